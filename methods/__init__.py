@@ -1,0 +1,1 @@
+"""Semantic image synthesis methods, one module per method, registered by paper name."""
