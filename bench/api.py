@@ -1,0 +1,260 @@
+"""The library API behind the CLI: train, generate, run (train/load → generate → evaluate → record)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.config import resolve, to_dict
+from bench.errors import CheckpointError, DataError
+from bench.store import RunRecord, RunStore, run_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A resolved (method, dataset) pair: config, dataset spec, data root."""
+
+    method_cls: Any
+    cfg: Any
+    spec: Any
+    data_root: Path
+
+    def preprocess(self, *, train: bool) -> Any:
+        from bench.datasets.transforms import Preprocess
+
+        c = self.cfg
+        p = Preprocess(
+            preprocess_mode=c.preprocess_mode,
+            load_size=c.load_size,
+            crop_size=c.crop_size,
+            aspect_ratio=c.aspect_ratio,
+            no_flip=c.no_flip,
+        )
+        return p if train else p.for_eval()
+
+    def open(self, split: str, *, train: bool = False) -> Any:
+        from bench.datasets import open_split
+
+        return open_split(self.spec, self.data_root, split, self.preprocess(train=train))
+
+    def build(self, device: str = "cpu") -> Any:
+        return self.method_cls(self.cfg, self.spec, device)
+
+
+def data_root_for(spec: Any, data_root: str | Path | None) -> Path:
+    """Where the dataset lives; the synthetic one is generated into the cache on first use."""
+    if data_root is not None:
+        root = Path(data_root)
+        if not root.is_dir():
+            raise DataError(f"--data-root {root}: no such folder")
+        return root
+    gen = spec.extra.get("generator") if spec.extra else None
+    if gen:
+        import importlib
+
+        module, _, attr = str(gen).partition(":")
+        return Path(getattr(importlib.import_module(module), attr)())
+    raise DataError(f"dataset {spec.name!r} needs --data-root DIR (see `bench data check --dataset {spec.name}`)")
+
+
+def setup(method: str, dataset: str, *, data_root: str | Path | None = None,
+          overrides: dict[str, Any] | None = None) -> Setup:
+    from bench.datasets import DATASETS
+    from methods import load_method
+
+    spec = DATASETS.get(dataset)
+    cfg = resolve(method, spec.name, overrides)
+    return Setup(load_method(method), cfg, spec, data_root_for(spec, data_root))
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+def load_weights(model: Any, checkpoint: str | Path) -> dict[str, Any]:
+    """Load a sisbench or an official checkpoint strictly into ``model``; returns its identity."""
+    from bench.cache import sha256_file
+    from bench.training.checkpoint import read_checkpoint
+    from bench.training.trainer import restore
+
+    path = Path(checkpoint)
+    data = read_checkpoint(path)
+    if isinstance(data, dict) and data.get("format") == "sisbench-checkpoint":
+        if data.get("method") != model.name:
+            raise CheckpointError(f"{path}: checkpoint is for method {data.get('method')!r}, not {model.name!r}")
+        restore(model, data, path)
+        kind = "sisbench"
+    else:
+        try:
+            from methods.checkpoints import load_official
+        except ImportError:
+            raise CheckpointError(f"{path}: not a sisbench checkpoint, and official formats are not supported") from None
+        load_official(model, path)
+        kind = "official"
+    return {"path": str(path.resolve()), "sha256": sha256_file(path), "format": kind}
+
+
+# --- train / generate ----------------------------------------------------------------------------
+def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Path | None = None,
+          overrides: dict[str, Any] | None = None, seed: int = 0, resume: bool = True,
+          device: str | None = None, progress: bool = True, stop_at: int | None = None) -> Any:
+    from bench.training.trainer import train as train_loop
+
+    s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    model = s.build(device or default_device())
+    return train_loop(model, s.open("train", train=True), out_dir, seed=seed, dataset_name=s.spec.name,
+                      resume=resume, stop_at=stop_at, progress=progress)
+
+
+def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: str | Path, *,
+             data_root: str | Path | None = None, overrides: dict[str, Any] | None = None, seed: int = 0,
+             batch_size: int = 8, samples: int = 1, split: str = "val", device: str | None = None,
+             progress: bool = True, transform_batch: Any = None) -> Path:
+    from bench.generate import generate_split
+
+    s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    model = s.build(device or default_device())
+    load_weights(model, checkpoint)
+    return generate_split(model, s.open(split), out_dir, seed=seed, batch_size=batch_size, samples=samples,
+                          progress=progress, transform_batch=transform_batch)
+
+
+# --- run ----------------------------------------------------------------------------------------
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict[str, str]:
+    import numpy
+    import torch
+
+    env = {
+        "sisbench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+    for pkg in ("torch_fidelity", "skimage", "mmseg", "torchvision"):
+        try:
+            env[pkg] = __import__(pkg).__version__
+        except Exception:  # noqa: BLE001 - optional, version is informational
+            pass
+    return env
+
+
+def data_fingerprint(root: Path, spec: Any) -> dict[str, Any]:
+    """Identify the data a run used: the generator's arguments for synthetic data, else a file listing hash."""
+    meta = root / "dataset.json"
+    if meta.is_file() and spec.extra.get("generator"):
+        return {"kind": "generated", "dataset_json_sha256": hashlib.sha256(meta.read_bytes()).hexdigest()}
+    h = hashlib.sha256()
+    for dirpath, _, files in sorted(os.walk(root)):
+        for f in sorted(files):
+            p = Path(dirpath) / f
+            h.update(f"{p.relative_to(root)}:{p.stat().st_size}\n".encode())
+    return {"kind": "files", "root": str(root.resolve()), "listing_sha256": h.hexdigest()}
+
+
+def run(method: str, dataset: str, *, data_root: str | Path | None = None, checkpoint: str | Path | None = None,
+        overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
+        force: bool = False, device: str | None = None, progress: bool = True, batch_size: int = 16,
+        fid_layer: str = "2048", protocol: str = "native") -> RunRecord:
+    """Train (or load ``checkpoint``) → generate the validation set → evaluate → one RunRecord.
+
+    The record is keyed by a hash of the inputs; an existing record is returned unless ``force``.
+    Training and generation live in ``results/work/<run_id>/`` and resume after an interruption.
+    """
+    from bench.cache import sha256_file
+    from bench.evaluate import evaluate, evaluation_identity
+
+    s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    store = RunStore(results)
+    ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None
+    eval_id = evaluation_identity(s.spec, protocol=protocol, fid_layer=fid_layer)
+    inputs = {
+        "method": s.method_cls.name,
+        "dataset": s.spec.name,
+        "config": to_dict(s.cfg),
+        "seed": seed,
+        "checkpoint": ckpt_id["sha256"] if ckpt_id else "trained",
+        "data": data_fingerprint(s.data_root, s.spec),
+        "evaluation": eval_id,
+        "sisbench": __version__,
+    }
+    rid = run_id(inputs)
+    if not force and (existing := store.get(rid)) is not None:
+        log.info("cache hit: %s", store.path(rid))
+        return existing
+    work = store.work_dir(rid)
+    dev = device or default_device()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    model = s.build(dev)
+    if checkpoint is None:
+        from bench.training.trainer import train as train_loop
+
+        res = train_loop(model, s.open("train", train=True), work / "train", seed=seed, dataset_name=s.spec.name,
+                         progress=progress)
+        ckpt_path = res.checkpoint
+        weights_g = load_weights(model, ckpt_path)
+        weights_g["iterations"] = res.iterations
+    else:
+        weights_g = load_weights(model, checkpoint)
+    timings["train_or_load_s"] = time.perf_counter() - t
+
+    from bench.generate import generate_split
+
+    t = time.perf_counter()
+    val = s.open("val")
+    images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress)
+    timings["generate_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ev = evaluate(s.spec, val, images, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
+                  reconstruction=True)
+    timings["evaluate_s"] = time.perf_counter() - t
+    timings["total_s"] = sum(timings.values())
+    record = RunRecord(
+        run_id=rid,
+        method=s.method_cls.name,
+        dataset=s.spec.name,
+        seed=seed,
+        inputs=inputs,
+        config=to_dict(s.cfg),
+        weights={"generator": weights_g, **ev.weights},
+        protocol=ev.protocol,
+        metrics=ev.metrics,
+        ceiling=ev.ceiling,
+        timings=timings,
+        env=environment(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        extra={"images": str(images), "n_images": ev.n_images, **ev.extra},
+    )
+    store.put(record)
+    return record
+
+
+def as_dict(record: RunRecord) -> dict[str, Any]:
+    return asdict(record)

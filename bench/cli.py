@@ -1,0 +1,262 @@
+"""``bench``: a thin click CLI over :mod:`bench.api`. Logs go to stderr, results to stdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench.config import parse_kv
+from bench.errors import BenchError
+
+
+class BenchGroup(click.Group):
+    """Turns a BenchError (and a few well-known user errors) into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenchError as e:
+            raise click.ClickException(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; finished results and checkpoints are intact, re-run to resume", err=True)
+            ctx.exit(130)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.group(cls=BenchGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging on stderr.")
+@click.version_option(package_name="sisbench")
+def cli(verbose: bool) -> None:
+    """sisbench: train, generate and score semantic image synthesis under one pinned protocol."""
+    _setup_logging(verbose)
+
+
+def method_options(f: Any) -> Any:
+    f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config field (type-checked); repeatable.")(f)
+    f = click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                     help="Dataset folder (not needed for the generated synthetic dataset).")(f)
+    f = click.option("--dataset", required=True, help="Dataset name (see `bench ls datasets`).")(f)
+    f = click.option("--method", required=True, help="Method name (see `bench ls methods`).")(f)
+    return f
+
+
+# --- ls / config -----------------------------------------------------------------------------------
+@cli.command("ls")
+@click.argument("what", type=click.Choice(["methods", "datasets", "presets", "segmenters", "metrics", "runs", "weights"]))
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+def ls_cmd(what: str, results: Path) -> None:
+    """List registered names, presets, stored runs or weight files."""
+    if what == "methods":
+        from methods import available
+
+        click.echo("\n".join(available()))
+    elif what == "datasets":
+        from bench.datasets import DATASETS
+
+        click.echo("\n".join(DATASETS.names()))
+    elif what == "presets":
+        from methods import available, load_method
+        from methods.base import PRESETS
+
+        for m in available():
+            load_method(m)
+        click.echo("\n".join(f"{m}\t{d}" for m, d in sorted(PRESETS)))
+    elif what == "segmenters":
+        from segmenters import SEGMENTERS
+
+        click.echo("\n".join(SEGMENTERS.names()))
+    elif what == "metrics":
+        from bench.metrics import METRICS
+
+        for name in METRICS.names():
+            info = METRICS.get(name)
+            click.echo(f"{name}\t{'higher' if info.higher_is_better else 'lower'} is better\t{info.description}")
+    elif what == "runs":
+        from bench.store import RunStore
+
+        for r in RunStore(results).all():
+            click.echo(r.summary())
+    elif what == "weights":
+        _weights_ls()
+
+
+@cli.command("config")
+@method_options
+def config_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...]) -> None:
+    """Print the resolved configuration of METHOD on DATASET as JSON."""
+    from bench.config import resolve, to_dict
+
+    click.echo(json.dumps(to_dict(resolve(method, dataset, parse_kv(overrides))), indent=2))
+
+
+# --- data --------------------------------------------------------------------------------------------
+@cli.group("data")
+def data_grp() -> None:
+    """Generate the synthetic dataset, check a dataset folder."""
+
+
+@data_grp.command("synth")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--size", default=64, show_default=True)
+@click.option("--train", "n_train", default=2000, show_default=True)
+@click.option("--val", "n_val", default=200, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int) -> None:
+    """Write the synthetic dataset in the custom layout ({train,val}_{img,label,inst}/)."""
+    from bench.datasets import write_synthetic
+
+    click.echo(str(write_synthetic(out, size=size, n_train=n_train, n_val=n_val, seed=seed)))
+
+
+@data_grp.command("check")
+@click.option("--dataset", required=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
+    """Counts, sizes, label histogram, unknown ids and unpaired files of each split."""
+    from bench.api import data_root_for
+    from bench.datasets import DATASETS, check_split
+
+    spec = DATASETS.get(dataset)
+    root = data_root_for(spec, data_root)
+    summaries = {split: check_split(root, split, spec) for split in ("train", "val")}
+    if as_json:
+        click.echo(json.dumps({k: v.to_dict() for k, v in summaries.items()}, indent=2, default=str))
+    else:
+        for split, s in summaries.items():
+            click.echo(s.describe() if hasattr(s, "describe") else json.dumps(s.to_dict(), default=str))
+    bad = [s for s in summaries.values() if not s.ok]
+    if bad:
+        raise BenchError(bad[0].problems[0] if getattr(bad[0], "problems", None) else "dataset check failed")
+
+
+# --- train / generate / run ----------------------------------------------------------------------
+@cli.command("train")
+@method_options
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Checkpoint folder (latest.pth).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume/--no-resume", default=True, show_default=True)
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], out: Path, seed: int,
+              resume: bool, device: str | None) -> None:
+    """Train METHOD on DATASET; resumes from OUT/latest.pth."""
+    from bench import api
+
+    res = api.train(method, dataset, out, data_root=data_root, overrides=parse_kv(overrides), seed=seed,
+                    resume=resume, device=device)
+    click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
+
+
+@cli.command("generate")
+@method_options
+@click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--samples", default=1, show_default=True, help="Outputs per label map (recorded seeds).")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--split", default="val", show_default=True)
+@click.option("--device", default=None)
+def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path,
+                 out: Path, seed: int, samples: int, batch_size: int, split: str, device: str | None) -> None:
+    """Write one PNG per label map of SPLIT (named after the label file)."""
+    from bench import api
+
+    if samples < 1:
+        raise BenchError(f"--samples must be >= 1, got {samples}")
+    path = api.generate(method, dataset, checkpoint, out, data_root=data_root, overrides=parse_kv(overrides),
+                        seed=seed, batch_size=batch_size, samples=samples, split=split, device=device)
+    click.echo(str(path))
+
+
+@cli.command("run")
+@method_options
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Load instead of training.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--force", is_flag=True, help="Recompute even if a record with the same inputs exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
+@click.option("--device", default=None)
+@click.option("--protocol", type=click.Choice(["native", "upsampled"]), default="native", show_default=True)
+def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path | None,
+            seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str) -> None:
+    """Train or load → generate → evaluate → store one run record."""
+    from bench import api
+
+    record = api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
+                     seed=seed, results=results, force=force, device=device, protocol=protocol)
+    if as_json:
+        click.echo(record.to_json())
+    else:
+        click.echo(_format_record(record))
+
+
+def _format_record(record: Any) -> str:
+    from bench.metrics import METRICS
+
+    lines = [f"run {record.run_id}: {record.method} on {record.dataset} (seed {record.seed})"]
+    for name, value in record.metrics.items():
+        if name not in METRICS:
+            continue
+        info = METRICS.get(name)
+        ceil = record.ceiling.get(name)
+        extra = f"   (real images: {format(ceil, info.fmt)})" if ceil is not None else ""
+        lines.append(f"  {info.label:>8} {'↑' if info.higher_is_better else '↓'} {format(value, info.fmt)}{extra}")
+    t = record.timings.get("total_s")
+    if t is not None:
+        lines.append(f"  total {t:.1f} s; record results/runs/{record.run_id}.json")
+    return "\n".join(lines)
+
+
+# --- weights ---------------------------------------------------------------------------------------
+@cli.group("weights")
+def weights_grp() -> None:
+    """External weight files: list, download (with a network), import a copy obtained elsewhere."""
+
+
+def _weights_ls() -> None:
+    import bench.weights as w
+
+    for name in w.WEIGHTS.names():
+        wf = w.WEIGHTS.get(name)
+        found = w.locate(name)
+        click.echo(f"{name}\t{'present' if found else 'missing'}\t{found or wf.path}")
+
+
+@weights_grp.command("ls")
+def weights_ls() -> None:
+    _weights_ls()
+
+
+@weights_grp.command("fetch")
+@click.argument("name")
+def weights_fetch(name: str) -> None:
+    from bench.weights import fetch
+
+    click.echo(str(fetch(name)))
+
+
+@weights_grp.command("import")
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+def weights_import(name: str, path: Path) -> None:
+    from bench.weights import import_file
+
+    click.echo(str(import_file(name, path)))
+
+
+def main() -> None:
+    cli(prog_name="bench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Run records: JSON is the truth, keyed by the hash of a run's inputs; tables are views of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.cache import atomic_write_text
+from bench.errors import BenchError
+
+SCHEMA_VERSION = 1
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def run_id(inputs: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that determines a run's result (first 16 hex)."""
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """One benchmark run: what went in, what came out, and the environment it ran in."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    method: str
+    dataset: str
+    seed: int
+    inputs: dict[str, Any]  # everything hashed into run_id
+    config: dict[str, Any]  # the resolved method config
+    weights: dict[str, Any]  # generator checkpoint, segmenter, FID Inception: names and sha256
+    protocol: dict[str, Any]  # named protocols (segmentation, mIoU convention, FID resize)
+    metrics: dict[str, float]  # fid, kid, miou, accu, psnr, ssim, rmse
+    ceiling: dict[str, float] = field(default_factory=dict)  # the same metrics on real images
+    timings: dict[str, float] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+    def summary(self) -> str:
+        m = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.metrics.items()) if isinstance(v, int | float))
+        return f"{self.run_id}  {self.method}/{self.dataset}  {m}"
+
+
+class RunStore:
+    """``<root>/runs/<run_id>.json``, one file per run, each written atomically.
+
+    There is no shared index file: listing scans the folder, so concurrent runs never lose a record.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+
+    def path(self, rid: str) -> Path:
+        return self.runs / f"{rid}.json"
+
+    def get(self, rid: str) -> RunRecord | None:
+        p = self.path(rid)
+        if not p.is_file():
+            return None
+        return self._read(p)
+
+    def _read(self, p: Path) -> RunRecord:
+        try:
+            data = json.loads(p.read_text())
+            return RunRecord(**data)
+        except (json.JSONDecodeError, TypeError) as e:
+            raise BenchError(f"{p}: not a valid run record ({e})") from None
+
+    def put(self, record: RunRecord) -> Path:
+        return atomic_write_text(self.path(record.run_id), record.to_json())
+
+    def all(self) -> list[RunRecord]:
+        if not self.runs.is_dir():
+            return []
+        return [self._read(p) for p in sorted(self.runs.glob("*.json"))]
+
+    def work_dir(self, rid: str) -> Path:
+        """Per-run scratch space (checkpoints, generated images); resumable across interruptions."""
+        p = self.root / "work" / rid
+        p.mkdir(parents=True, exist_ok=True)
+        return p

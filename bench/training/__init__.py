@@ -1,0 +1,1 @@
+"""Generic training loop and checkpoints, shared by every method."""
