@@ -48,8 +48,8 @@ class Setup:
 
         return open_split(self.spec, self.data_root, split, self.preprocess(train=train))
 
-    def build(self, device: str = "cpu") -> Any:
-        return self.method_cls(self.cfg, self.spec, device)
+    def build(self, device: str = "cpu", seed: int = 0) -> Any:
+        return self.method_cls(self.cfg, self.spec, device, seed=seed)
 
 
 def data_root_for(spec: Any, data_root: str | Path | None) -> Path:
@@ -115,7 +115,7 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
     from bench.training.trainer import train as train_loop
 
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
-    model = s.build(device or default_device())
+    model = s.build(device or default_device(), seed)
     return train_loop(model, s.open("train", train=True), out_dir, seed=seed, dataset_name=s.spec.name,
                       resume=resume, stop_at=stop_at, progress=progress)
 
@@ -211,7 +211,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     dev = device or default_device()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    model = s.build(dev)
+    model = s.build(dev, seed)
     if checkpoint is None:
         from bench.training.trainer import train as train_loop
 

@@ -62,11 +62,18 @@ class Method(ABC):
     #: whether ``generate`` draws random noise (so ``--samples K`` gives K different outputs)
     stochastic: ClassVar[bool] = False
 
-    def __init__(self, cfg: MethodConfig, spec: DatasetSpec, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, cfg: MethodConfig, spec: DatasetSpec, device: str | torch.device = "cpu", *, seed: int = 0
+    ) -> None:
         self.cfg = cfg
         self.spec = spec
         self.device = torch.device(device)
-        self.nets: dict[str, nn.Module] = {k: v.to(self.device) for k, v in self.build_networks().items()}
+        self.seed = seed
+        # initial weights depend on the seed only, never on what ran before in the process
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            nets = self.build_networks()
+        self.nets: dict[str, nn.Module] = {k: v.to(self.device) for k, v in nets.items()}
 
     # --- construction -------------------------------------------------------------------------
     @abstractmethod

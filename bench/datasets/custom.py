@@ -37,7 +37,9 @@ from bench.errors import ConfigError, DataError
 
 Split = Literal["train", "val"]
 SPLITS: tuple[Split, ...] = ("train", "val")
-LAYOUT_HINT = "expected the custom layout ROOT/{train,val}_{img,label}/ (+ optional _inst/), files paired by stem"
+LAYOUT_HINT = (
+    "expected the custom layout ROOT/{train,val}_{img,label}/ (+ optional _inst/), files paired by stem"
+)
 
 
 class Sample(TypedDict):
@@ -115,10 +117,15 @@ def list_split(root: Path | str, split: str, spec: DatasetSpec) -> SplitListing:
     labels = _by_stem(label_dir, MAP_EXTENSIONS)
     insts = _by_stem(inst_dir, MAP_EXTENSIONS) if spec.has_instances else {}
 
-    unpaired = [f"{images[s]} has no label {label_dir / (s + '.png')}" for s in sorted(images.keys() - labels.keys())]
+    unpaired = [
+        f"{images[s]} has no label {label_dir / (s + '.png')}" for s in sorted(images.keys() - labels.keys())
+    ]
     unpaired += [f"{labels[s]} has no image in {img_dir}" for s in sorted(labels.keys() - images.keys())]
     if spec.has_instances:
-        unpaired += [f"{labels[s]} has no instance map {inst_dir / (s + '.png')}" for s in sorted(labels.keys() - insts.keys())]
+        unpaired += [
+            f"{labels[s]} has no instance map {inst_dir / (s + '.png')}"
+            for s in sorted(labels.keys() - insts.keys())
+        ]
         unpaired += [f"{insts[s]} has no label in {label_dir}" for s in sorted(insts.keys() - labels.keys())]
     stems = sorted(images.keys() & labels.keys() & (insts.keys() if spec.has_instances else labels.keys()))
     samples = [SampleFiles(s, images[s], labels[s], insts.get(s)) for s in stems]
@@ -194,7 +201,13 @@ class CustomDataset(Dataset[Sample]):
             instance_t = torch.from_numpy(apply(instance, pl, kind="label").astype(np.int64))[None]
         else:
             instance_t = torch.zeros_like(label_t)
-        return {"image": image_t, "label": label_t, "instance": instance_t, "id": files.id, "path": str(files.label)}
+        return {
+            "image": image_t,
+            "label": label_t,
+            "instance": instance_t,
+            "id": files.id,
+            "path": str(files.label),
+        }
 
 
 @dataclass
@@ -222,7 +235,9 @@ class SplitSummary:
         return {**asdict(self), "ok": self.ok}
 
 
-def check_split(root: Path | str, split: Split, spec: DatasetSpec, *, max_problems: int = 100) -> SplitSummary:
+def check_split(
+    root: Path | str, split: Split, spec: DatasetSpec, *, max_problems: int = 100
+) -> SplitSummary:
     """Read every file of a split and summarise it without stopping at the first problem.
 
     Args:
@@ -244,7 +259,9 @@ def check_split(root: Path | str, split: Split, spec: DatasetSpec, *, max_proble
     summary.n_images = sum(1 for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     summary.n_labels = sum(1 for p in label_dir.iterdir() if p.suffix.lower() in MAP_EXTENSIONS)
     if listing.instance_dir is not None:
-        summary.n_instances = sum(1 for p in listing.instance_dir.iterdir() if p.suffix.lower() in MAP_EXTENSIONS)
+        summary.n_instances = sum(
+            1 for p in listing.instance_dir.iterdir() if p.suffix.lower() in MAP_EXTENSIONS
+        )
     summary.n_pairs = len(listing.samples)
 
     sizes: Counter[str] = Counter()
@@ -275,7 +292,9 @@ def check_split(root: Path | str, split: Split, spec: DatasetSpec, *, max_proble
         bad = unknown_label_ids(label, spec)
         unknown.update(bad)
         if bad:
-            problem(f"{s.label}: label ids {', '.join(map(str, bad[:8]))} are not classes (0..{spec.num_classes - 1})")
+            problem(
+                f"{s.label}: label ids {', '.join(map(str, bad[:8]))} are not classes (0..{spec.num_classes - 1})"
+            )
     if n_problems > max_problems:
         summary.problems.append(f"... and {n_problems - max_problems} more problems")
     summary.sizes = dict(sizes.most_common())

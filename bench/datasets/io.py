@@ -33,7 +33,9 @@ def _open(path: Path, what: str) -> Image.Image:
         raise DataError(f"{path}: {what} file not found") from None
     except _DECODE_ERRORS as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"{path}: cannot read {what} ({reason}); the file is truncated or corrupt, re-export it") from e
+        raise DataError(
+            f"{path}: cannot read {what} ({reason}); the file is truncated or corrupt, re-export it"
+        ) from e
 
 
 def read_image(path: Path) -> np.ndarray:

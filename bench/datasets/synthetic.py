@@ -99,7 +99,9 @@ def _fractal1d(rng: np.random.Generator, n: int, cell: float, octaves: int = 3) 
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
-    return np.array(colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))), np.float32)
+    return np.array(
+        colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))), np.float32
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,7 +195,9 @@ def _layout(rng: np.random.Generator, size: int) -> _Scene:
                 mask = (xx >= x0) & (xx < x0 + bw_) & (yy >= top) & (yy < base)
                 inst = _place(scene, mask, BUILDING)
                 if inst is not None:
-                    scene.instances[inst] = _Instance(BUILDING, (x0, top, x0 + bw_, base), _building_params(rng))
+                    scene.instances[inst] = _Instance(
+                        BUILDING, (x0, top, x0 + bw_, base), _building_params(rng)
+                    )
                     break
 
     # Trees and cars stand on the ground; nearer ones (lower base) are bigger and drawn later.
@@ -254,12 +258,10 @@ def _cleanup(scene: _Scene) -> None:
     h = scene.size
     min_area = max(4, round(_MIN_AREA * (h / 64) ** 2))
     key = scene.label.astype(np.int32) * 256 + scene.inst
-    square = np.ones((_MIN_THICKNESS, _MIN_THICKNESS), bool)
     for _ in range(3):
-        bad = np.zeros(key.shape, bool)
+        bad = ~_solid(key)
         for kval in np.unique(key):
             m = key == kval
-            bad |= m & ~ndimage.binary_opening(m, structure=square)
             comp, n = ndimage.label(m)
             if n > 1 or m.sum() < min_area:
                 sizes = np.bincount(comp.ravel())
@@ -275,6 +277,22 @@ def _cleanup(scene: _Scene) -> None:
         key = new
     scene.label = (key // 256).astype(np.uint8)
     scene.inst = (key % 256).astype(np.uint8)
+
+
+def _solid(key: np.ndarray) -> np.ndarray:
+    """Pixels covered by some t x t window of a single key (a morphological opening of every region at once)."""
+    t = _MIN_THICKNESS
+    h, w = key.shape
+    ref = key[: h - t + 1, : w - t + 1]
+    uniform = np.ones(ref.shape, bool)
+    for dy in range(t):
+        for dx in range(t):
+            uniform &= key[dy : dy + h - t + 1, dx : dx + w - t + 1] == ref
+    solid = np.zeros(key.shape, bool)
+    for dy in range(t):
+        for dx in range(t):
+            solid[dy : dy + h - t + 1, dx : dx + w - t + 1] |= uniform
+    return solid
 
 
 def _building_params(rng: np.random.Generator) -> dict[str, float]:
@@ -294,8 +312,12 @@ def _building_params(rng: np.random.Generator) -> dict[str, float]:
 
 
 def _tree_params(rng: np.random.Generator) -> dict[str, float]:
-    return {"h": rng.uniform(0.27, 0.38), "s": rng.uniform(0.55, 0.85), "v": rng.uniform(0.2, 0.36),
-            "seed": float(rng.integers(1 << 30))}
+    return {
+        "h": rng.uniform(0.27, 0.38),
+        "s": rng.uniform(0.55, 0.85),
+        "v": rng.uniform(0.2, 0.36),
+        "seed": float(rng.integers(1 << 30)),
+    }
 
 
 def _car_params(rng: np.random.Generator) -> dict[str, float]:
@@ -377,7 +399,9 @@ def _paint(img: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
     img[mask] = colour[mask] if colour.ndim == 3 else colour
 
 
-def _lane_marks(rng: np.random.Generator, scene: _Scene, yy: np.ndarray, xx: np.ndarray, k: float) -> np.ndarray:
+def _lane_marks(
+    rng: np.random.Generator, scene: _Scene, yy: np.ndarray, xx: np.ndarray, k: float
+) -> np.ndarray:
     road = scene.road
     if not road:
         return np.zeros(yy.shape, bool)
@@ -395,11 +419,16 @@ def _lane_marks(rng: np.random.Generator, scene: _Scene, yy: np.ndarray, xx: np.
     return (np.abs(xx + 0.5 - center) < half_width) & (((along + phase) % period) < dash)
 
 
-def _building(rng: np.random.Generator, ins: _Instance, yy: np.ndarray, xx: np.ndarray, k: float) -> np.ndarray:
+def _building(
+    rng: np.random.Generator, ins: _Instance, yy: np.ndarray, xx: np.ndarray, k: float
+) -> np.ndarray:
     p = ins.params
     x0, y0, _, _ = ins.box
     facade = _hsv(p["h"], p["s"], p["v"])
-    col = np.broadcast_to(facade, yy.shape + (3,)) * (1 + 0.05 * rng.uniform(-1, 1, yy.shape).astype(np.float32))[..., None]
+    col = (
+        np.broadcast_to(facade, yy.shape + (3,))
+        * (1 + 0.05 * rng.uniform(-1, 1, yy.shape).astype(np.float32))[..., None]
+    )
     px, py = p["px"] * k, p["py"] * k
     rx, ry = xx - np.floor(x0) - p["ox"] * k, yy - np.floor(y0) - p["oy"] * k
     win = (rx >= 0) & (ry >= 0) & ((rx % px) < px - k) & ((ry % py) < max(py - 1.5 * k, k))
@@ -433,7 +462,9 @@ def _car(rng: np.random.Generator, ins: _Instance, yy: np.ndarray, xx: np.ndarra
     paint = _hsv(p["h"], p["s"], p["v"])
     col = np.broadcast_to(paint, yy.shape + (3,)).astype(np.float32)
     body_top = y0 + 0.45 * ch
-    col = np.where(((yy >= body_top) & (yy < body_top + k))[..., None], np.minimum(paint * 1.25 + 0.1, 1), col)
+    col = np.where(
+        ((yy >= body_top) & (yy < body_top + k))[..., None], np.minimum(paint * 1.25 + 0.1, 1), col
+    )
     glass = (yy >= y0 + k) & (yy < body_top) & (xx >= p["c0"] + k) & (xx < p["c1"] - k)
     col = np.where(glass[..., None], _hsv(0.58, 0.25, 0.32) + 0.12 * (yy < y0 + 2 * k)[..., None], col)
     wr = 0.24 * ch
@@ -453,7 +484,9 @@ def _sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODES[split], index]))
 
 
-def generate_sample(seed: int, split: str, index: int, size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def generate_sample(
+    seed: int, split: str, index: int, size: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One (image [H, W, 3] uint8, label [H, W] uint8, instance [H, W] uint8) triple, deterministic."""
     rng = _sample_rng(seed, split, index)
     scene = _layout(rng, size)
@@ -531,7 +564,9 @@ def write_synthetic(
         total = max(int(pixels.sum()), 1)
         stats[split] = {
             "pixel_fraction": {c: round(int(p) / total, 5) for c, p in zip(CLASS_NAMES, pixels, strict=True)},
-            "image_fraction": {c: round(int(m) / max(n, 1), 5) for c, m in zip(CLASS_NAMES, images, strict=True)},
+            "image_fraction": {
+                c: round(int(m) / max(n, 1), 5) for c, m in zip(CLASS_NAMES, images, strict=True)
+            },
         }
     meta = {
         "name": "synthetic",
@@ -576,7 +611,9 @@ def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
     n_train, n_val = int(kw.get("n_train", 2000)), int(kw.get("n_val", 200))
     unknown = set(kw) - {"size", "seed", "n_train", "n_val", "workers"}
     if unknown:
-        raise ConfigError(f"unknown ensure_synthetic arguments {sorted(unknown)}; valid: size, seed, n_train, n_val, workers")
+        raise ConfigError(
+            f"unknown ensure_synthetic arguments {sorted(unknown)}; valid: size, seed, n_train, n_val, workers"
+        )
     parent = _cache_root(cache_dir) / "datasets"
     final = parent / f"synthetic-{size}-{seed}-{n_train}-{n_val}"
     if _current(final):
@@ -584,7 +621,9 @@ def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
     try:
-        write_synthetic(tmp, size=size, n_train=n_train, n_val=n_val, seed=seed, workers=int(kw.get("workers", 2)))
+        write_synthetic(
+            tmp, size=size, n_train=n_train, n_val=n_val, seed=seed, workers=int(kw.get("workers", 2))
+        )
         if final.exists() and not _current(final):  # written by an older generator: replace it
             stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=parent))
             os.replace(final, stale / "d")

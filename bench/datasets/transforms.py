@@ -191,7 +191,9 @@ def apply(array: np.ndarray, pl: Plan, *, kind: Literal["image", "label"]) -> np
         out = out[y0:y1, x0:x1]
     if pl.flip:
         out = out[:, ::-1]
-    return np.ascontiguousarray(out)
+    out = np.ascontiguousarray(out)
+    # arrays straight from PIL are read-only, and torch.from_numpy warns about those
+    return out if out.flags.writeable else out.copy()
 
 
 def _resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -218,6 +218,8 @@ def _on_device(device: str) -> Iterator[bool]:
         raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
     index = int(match.group(1) or torch.cuda.current_device())
     if index >= torch.cuda.device_count():
-        raise ConfigError(f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) visible")
+        raise ConfigError(
+            f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) visible"
+        )
     with torch.cuda.device(index):  # torch-fidelity calls .cuda(), which uses the current device
         yield True

@@ -273,7 +273,9 @@ def _check_state_dict_file(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean the same thing here
-        raise CheckpointError(f"cannot read Inception weights {path}: {exc}; expected a torch state dict") from exc
+        raise CheckpointError(
+            f"cannot read Inception weights {path}: {exc}; expected a torch state dict"
+        ) from exc
     expected = {k: tuple(v.shape) for k, v in empty_feature_extractor().state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()} if isinstance(state, dict) else {}
     if found != expected:

@@ -99,7 +99,9 @@ def ssim(generated: ImageLike, real: ImageLike) -> float:
 
     x, y = _pair(generated, real, "ssim")
     if min(x.shape[:2]) < 11:
-        raise MetricError(f"SSIM needs images of at least 11x11 pixels (the Gaussian window), got {x.shape[:2]}")
+        raise MetricError(
+            f"SSIM needs images of at least 11x11 pixels (the Gaussian window), got {x.shape[:2]}"
+        )
     return float(
         structural_similarity(
             y,
@@ -183,7 +185,9 @@ def reconstruction_scores(
     """
     if isinstance(pairs_or_generated, (str, Path)):
         if real is None:
-            raise MetricError(f"reconstruction_scores({str(pairs_or_generated)!r}) needs the real-image folder too")
+            raise MetricError(
+                f"reconstruction_scores({str(pairs_or_generated)!r}) needs the real-image folder too"
+            )
         pairs: Iterable[tuple[ImageLike, ImageLike]] = pair_folders(pairs_or_generated, real)
     else:
         if real is not None:

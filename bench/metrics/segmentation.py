@@ -83,7 +83,11 @@ def confusion_matrix(pred: Any, gt: Any, num_classes: int, ignore_index: int | N
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
-            extra = f" or ignore_index {ignore_index}" if name == "ground-truth" and ignore_index is not None else ""
+            extra = (
+                f" or ignore_index {ignore_index}"
+                if name == "ground-truth" and ignore_index is not None
+                else ""
+            )
             raise MetricError(
                 f"{name} label {bad} is outside 0..{num_classes - 1}{extra}; "
                 "check the dataset's label mapping and the segmenter's class count"

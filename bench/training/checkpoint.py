@@ -34,9 +34,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
-    except Exception as e:  # pickle.UnpicklingError for foreign objects under weights_only
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise CheckpointError(f"{path}: refused to load (only tensors and plain data are accepted: {first})") from None
+    except Exception as e:  # pickle.UnpicklingError: corrupt bytes, or foreign objects under weights_only
+        text = str(e)
+        if "Unsupported global" in text:
+            what = text.split("Unsupported global:", 1)[-1].strip().splitlines()[0][:120]
+            raise CheckpointError(
+                f"{path}: refused to load: it contains Python objects ({what}); only tensors and plain data are accepted"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated)") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
