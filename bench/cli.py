@@ -254,6 +254,37 @@ def weights_import(name: str, path: Path) -> None:
     click.echo(str(import_file(name, path)))
 
 
+# --- report / check ----------------------------------------------------------------------------
+@cli.command("report")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/report"), show_default=True)
+def report_cmd(results: Path, out: Path) -> None:
+    """Write an HTML page (tables, image grid) plus CSV and Markdown tables from the run records."""
+    from reports.render import render
+
+    click.echo(str(render(results, out)))
+
+
+@cli.command("check")
+@click.option("--baseline", type=click.Path(path_type=Path), required=True)
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--update", is_flag=True, help="Rewrite the baseline with the current metrics.")
+def check_cmd(baseline: Path, results: Path, update: bool) -> None:
+    """Compare the metrics of the baseline's runs with their recorded values; exit 1 on drift."""
+    from bench.checks import check, format_rows
+
+    rows, written = check(baseline, results=results, update=update)
+    if rows:
+        click.echo(format_rows(rows))
+    if written:
+        click.echo(f"baseline updated: {written}")
+        return
+    drift = [r for r in rows if not r.ok]
+    if drift:
+        raise BenchError(f"metric drift in {len(drift)} of {len(rows)} comparisons (see the table above)")
+    click.echo(f"no drift: {len(rows)} comparisons within tolerance")
+
+
 def main() -> None:
     cli(prog_name="bench")
 

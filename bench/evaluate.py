@@ -176,5 +176,10 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
             "reconstruction_reference": "paired real validation image",
         },
         n_images=len(val),
-        extra={"kid_std": float(fk.get("kid_std", float("nan"))), "segment_images_per_s": seg["images_per_s"]},
+        extra={
+            "kid_std": float(fk.get("kid_std", float("nan"))),
+            "segment_images_per_s": seg["images_per_s"],
+            "reals": str(reals),
+            "labels": str(Path(val[0]["path"]).parent),
+        },
     )

@@ -1,0 +1,203 @@
+"""``bench report``: tables and an image grid rebuilt from the run records (the JSON is the truth).
+
+The page is static HTML (jinja2, autoescaped) with its images copied beside it, so it opens from
+``file://`` with no network. The same tables are exported as CSV and Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from PIL import Image
+
+from bench.cache import atomic_write_text
+from bench.metrics import METRICS
+from bench.store import RunRecord, RunStore
+
+MAIN_METRICS = ("miou", "accu", "fid")  # SPADE Table 1
+RECON_METRICS = ("psnr", "ssim", "rmse")
+ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table 3
+GRID_IDS = 4
+
+
+def index(records: list[RunRecord]) -> pd.DataFrame:
+    """Long format: one row per (run, metric), with the ceiling as method ``real images``."""
+    rows = []
+    for r in records:
+        ablation = r.extra.get("ablation")
+        label = r.extra.get("label") or r.method
+        for name, value in r.metrics.items():
+            rows.append(dict(run_id=r.run_id, method=r.method, label=label, dataset=r.dataset, metric=name,
+                             value=value, created=r.created, ablation=bool(ablation), kind="generated"))
+        for name, value in r.ceiling.items():
+            rows.append(dict(run_id=r.run_id, method="real images", label="real images", dataset=r.dataset,
+                             metric=name, value=value, created=r.created, ablation=bool(ablation), kind="ceiling"))
+    return pd.DataFrame(rows, columns=["run_id", "method", "label", "dataset", "metric", "value", "created",
+                                       "ablation", "kind"])
+
+
+@dataclass
+class Table:
+    title: str
+    dataset: str
+    columns: list[dict[str, Any]]  # {name, label, arrow}
+    rows: list[dict[str, Any]]  # {label, cells: [{text, best}], ceiling: bool}
+
+    def frame(self) -> pd.DataFrame:
+        data = {c["label"] + c["arrow"]: [row["cells"][i]["text"] for row in self.rows] for i, c in enumerate(self.columns)}
+        return pd.DataFrame(data, index=[r["label"] for r in self.rows])
+
+
+def _fmt(metric: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    info = METRICS.get(metric)
+    scale = 100.0 if metric in ("miou", "accu") else 1.0  # papers print mIoU/accu in percent
+    return format(value * scale, info.fmt if scale == 1 else ".1f")
+
+
+def _table(title: str, dataset: str, df: pd.DataFrame, metrics: tuple[str, ...], *, with_ceiling: bool,
+           mark_best: bool) -> Table | None:
+    sub = df[df.metric.isin(metrics)]
+    if sub.empty:
+        return None
+    gen = sub[sub.kind == "generated"].sort_values("created")
+    # newest record per row label
+    latest = gen.groupby(["label", "metric"]).last().reset_index()
+    labels = list(dict.fromkeys(gen.sort_values("label")["label"]))
+    columns = [{"name": m, "label": METRICS.get(m).label, "arrow": "↑" if METRICS.get(m).higher_is_better else "↓"}
+               for m in metrics if m in set(sub.metric)]
+    best: dict[str, float] = {}
+    for c in columns:
+        vals = latest[latest.metric == c["name"]]["value"].dropna()
+        if len(vals):
+            best[c["name"]] = vals.max() if METRICS.get(c["name"]).higher_is_better else vals.min()
+    rows = []
+    for lab in labels:
+        cells = []
+        for c in columns:
+            v = latest[(latest.label == lab) & (latest.metric == c["name"])]["value"]
+            val = float(v.iloc[0]) if len(v) else float("nan")
+            cells.append({"text": _fmt(c["name"], val), "best": mark_best and len(labels) > 1 and val == best.get(c["name"])})
+        rows.append({"label": lab, "cells": cells, "ceiling": False})
+    if with_ceiling:
+        ceil = sub[sub.kind == "ceiling"].sort_values("created").groupby("metric").last()
+        if not ceil.empty:
+            cells = [{"text": _fmt(c["name"], float(ceil.loc[c["name"], "value"])) if c["name"] in ceil.index else "–",
+                      "best": False} for c in columns]
+            rows.append({"label": "real images (ceiling)", "cells": cells, "ceiling": True})
+    return Table(title, dataset, columns, rows)
+
+
+PALETTE = np.array(
+    [[70, 130, 180], [120, 100, 80], [30, 90, 200], [90, 180, 60], [128, 64, 128], [200, 120, 60],
+     [30, 110, 40], [220, 20, 60], [250, 170, 30], [152, 251, 152], [0, 0, 142], [119, 11, 32]], dtype=np.uint8
+)
+
+
+def colorize(label: np.ndarray) -> np.ndarray:
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for i in range(255):
+        lut[i] = PALETTE[i % len(PALETTE)] if i < len(PALETTE) else (np.array([(i * 97) % 256, (i * 57) % 256, (i * 17) % 256]))
+    return lut[label]
+
+
+def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] | None:
+    recs = [r for r in records if r.dataset == dataset and not r.extra.get("ablation")]
+    recs = list({r.extra.get("label") or r.method: r for r in sorted(recs, key=lambda r: r.created)}.values())
+    recs = [r for r in recs if Path(r.extra.get("images", "")).is_dir()]
+    if not recs:
+        return None
+    ref = recs[0]
+    gen_dirs = {r.extra.get("label") or r.method: Path(r.extra["images"]) for r in recs}
+    reals = Path(ref.extra.get("reals", ""))
+    label_dir = Path(ref.extra.get("labels", ""))
+    ids = sorted(p.stem for p in next(iter(gen_dirs.values())).glob("*.png"))[:GRID_IDS]
+    img_dir = out / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in ids:
+        cells = []
+        lab = label_dir / f"{i}.png"
+        if lab.is_file():
+            dst = img_dir / f"{dataset}-{i}-label.png"
+            Image.fromarray(colorize(np.asarray(Image.open(lab)))).save(dst)
+            cells.append(dst.relative_to(out).as_posix())
+        else:
+            cells.append(None)
+        real = reals / f"{i}.png"
+        if real.is_file():
+            dst = img_dir / f"{dataset}-{i}-real.png"
+            shutil.copyfile(real, dst)
+            cells.append(dst.relative_to(out).as_posix())
+        else:
+            cells.append(None)
+        for name, d in gen_dirs.items():
+            src = d / f"{i}.png"
+            dst = img_dir / f"{dataset}-{i}-{name}.png"
+            if src.is_file():
+                shutil.copyfile(src, dst)
+                cells.append(dst.relative_to(out).as_posix())
+            else:
+                cells.append(None)
+        rows.append({"id": i, "cells": cells})
+    return {"dataset": dataset, "header": ["label", "real", *gen_dirs], "rows": rows}
+
+
+def build(records: list[RunRecord]) -> dict[str, Any]:
+    """All tables of a report, as plain data (templates read only this)."""
+    df = index(records)
+    datasets = sorted(set(df.dataset)) if not df.empty else []
+    main, recon, ablation = [], [], []
+    for d in datasets:
+        sub = df[(df.dataset == d) & (~df.ablation)]
+        if (t := _table(f"{d}: segmentation and FID (SPADE Table 1 layout)", d, sub, MAIN_METRICS,
+                        with_ceiling=True, mark_best=True)) is not None:
+            main.append(t)
+        if (t := _table(f"{d}: reconstruction from the real image", d, sub, RECON_METRICS,
+                        with_ceiling=False, mark_best=True)) is not None:
+            recon.append(t)
+        abl = df[(df.dataset == d) & (df.ablation)]
+        for method in sorted(set(abl.method) - {"real images"}):
+            if (t := _table(f"{d}: {method} ablation (SEAN Table 3 layout)", d, abl[abl.method.isin([method])],
+                            ABLATION_METRICS, with_ceiling=False, mark_best=True)) is not None:
+                ablation.append(t)
+    return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "index": df}
+
+
+def render(results: str | Path, out: str | Path) -> Path:
+    """Write ``out/index.html``, ``out/tables.md`` and one CSV per table; returns the HTML path."""
+    records = RunStore(results).all()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = build(records)
+    grids = [g for d in data["datasets"] if (g := _grid(records, d, out)) is not None]
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("report.html.j2").render(
+        tables=data["main"], recon=data["recon"], ablation=data["ablation"], grids=grids, n_runs=len(records),
+        records=sorted(records, key=lambda r: r.created),
+    )
+    md = []
+    for i, t in enumerate(data["main"] + data["recon"] + data["ablation"]):
+        frame = t.frame()
+        frame.to_csv(out / f"table{i + 1}-{t.dataset}.csv")
+        md.append(f"### {t.title}\n\n{frame.to_markdown() if _has_tabulate() else frame.to_string()}\n")
+    data["index"].to_csv(out / "index.csv", index=False)
+    atomic_write_text(out / "tables.md", "\n".join(md))
+    return atomic_write_text(out / "index.html", html)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
