@@ -112,7 +112,7 @@ def colorize(label: np.ndarray) -> np.ndarray:
 def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] | None:
     recs = [r for r in records if r.dataset == dataset and not r.extra.get("ablation")]
     recs = list({r.extra.get("label") or r.method: r for r in sorted(recs, key=lambda r: r.created)}.values())
-    recs = [r for r in recs if Path(r.extra.get("images", "")).is_dir()]
+    recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
     if not recs:
         return None
     ref = recs[0]

@@ -1,0 +1,81 @@
+"""bench report renders the records' numbers; bench check fails on drift and passes within tolerance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.checks import Row, check, run_key
+from bench.cli import cli
+from bench.store import RunRecord, RunStore
+from reports.render import build, render
+
+
+def _record(rid: str, method: str, metrics: dict[str, float], *, created: str, ceiling=None, extra=None) -> RunRecord:
+    return RunRecord(run_id=rid, method=method, dataset="synthetic", seed=0, inputs={}, config={}, weights={},
+                     protocol={"segmentation": "native"}, metrics=metrics, ceiling=ceiling or {}, created=created,
+                     extra=extra or {})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    s = RunStore(tmp_path / "results")
+    s.put(_record("a1", "spade", {"miou": 0.5012, "accu": 0.8, "fid": 40.0, "psnr": 15.0, "ssim": 0.3, "rmse": 0.2},
+                  created="2026-01-01T00:00:00", ceiling={"miou": 0.95, "accu": 0.99}))
+    s.put(_record("b2", "sean", {"miou": 0.6, "accu": 0.85, "fid": 35.25, "psnr": 20.5, "ssim": 0.6, "rmse": 0.1},
+                  created="2026-01-02T00:00:00", ceiling={"miou": 0.95, "accu": 0.99}))
+    s.put(_record("c3", "sean", {"miou": 0.55, "accu": 0.8, "fid": 50.0, "psnr": 19.0, "ssim": 0.5, "rmse": 0.12},
+                  created="2026-01-03T00:00:00", extra={"ablation": {"noise": False}, "label": "sean noise=off"}))
+    return s
+
+
+def test_tables_follow_the_records(store: RunStore) -> None:
+    data = build(store.all())
+    main = data["main"][0]
+    assert [c["name"] for c in main.columns] == ["miou", "accu", "fid"]
+    rows = {r["label"]: [c["text"] for c in r["cells"]] for r in main.rows}
+    assert rows["spade"] == ["50.1", "80.0", "40.00"]  # percent for mIoU/accu, as the papers print them
+    assert rows["sean"] == ["60.0", "85.0", "35.25"]
+    assert rows["real images (ceiling)"] == ["95.0", "99.0", "–"]
+    best = {r["label"]: [c["best"] for c in r["cells"]] for r in main.rows}
+    assert best["sean"] == [True, True, True] and best["spade"] == [False, False, False]
+    recon = {r["label"]: [c["text"] for c in r["cells"]] for r in data["recon"][0].rows}
+    assert recon["sean"][0] == "20.50"
+    ablation = data["ablation"][0]
+    assert [r["label"] for r in ablation.rows] == ["sean noise=off"]
+
+
+def test_report_html_csv_markdown(store: RunStore, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["report", "--results", str(store.root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "index.html").read_text()
+    assert "35.25" in html and "real images (ceiling)" in html and "FID ↓" in html and "mIoU ↑" in html
+    assert "http" not in html.split("<body>")[1]  # works from file:// with no network
+    assert list(out.glob("table*-synthetic.csv")) and "35.25" in (out / "tables.md").read_text()
+
+
+def test_report_escapes_labels(tmp_path: Path) -> None:
+    s = RunStore(tmp_path / "r")
+    s.put(_record("x", "spade", {"fid": 1.0}, created="2026", extra={"label": "<script>alert(1)</script>"}))
+    html = render(s.root, tmp_path / "o").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_check_detects_drift(store: RunStore, tmp_path: Path) -> None:
+    entry = {"method": "spade", "dataset": "synthetic", "set": {"max_iters": 5}, "seed": 0}
+    key = run_key(entry)
+    rec = store.get("a1")
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: dict(rec.metrics)}}))
+    rows, _ = check(baseline, results=store.root, records={key: rec})
+    assert rows and all(r.ok for r in rows)
+    pushed = dict(rec.metrics, fid=rec.metrics["fid"] + 2.0)  # beyond 0.5 + 2% of 40
+    baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: pushed}}))
+    rows, _ = check(baseline, results=store.root, records={key: rec})
+    bad = [r for r in rows if not r.ok]
+    assert [r.metric for r in bad] == ["fid"]
+    assert Row("r", "miou", 0.5, 0.509, 0.01).ok and not Row("r", "miou", 0.5, 0.52, 0.01).ok
