@@ -258,3 +258,56 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
 def as_dict(record: RunRecord) -> dict[str, Any]:
     return asdict(record)
+
+
+# --- ablation grids ------------------------------------------------------------------------------
+def parse_grid(items: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
+    """``["noise=on,off", "downsampling=on,off"]`` → ``{"noise": ["on", "off"], ...}``."""
+    from bench.errors import ConfigError
+
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not vals:
+            raise ConfigError(f"--grid expects FIELD=V1,V2,..., got {item!r}")
+        if key.strip() in grid:
+            raise ConfigError(f"--grid names {key.strip()!r} twice")
+        grid[key.strip()] = vals
+    if not grid:
+        raise ConfigError("--grid needs at least one FIELD=V1,V2")
+    return grid
+
+
+def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: str | Path | None = None,
+           overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
+           force: bool = False, device: str | None = None, progress: bool = True,
+           fid_layer: str = "2048") -> tuple[Path, list[RunRecord]]:
+    """Run every cell of the cartesian ``grid`` (each an ordinary cached run record) and write a manifest.
+
+    The manifest ``results/ablations/<method>-<dataset>-<hash>.json`` lists the cells and their run ids;
+    ``bench report`` renders it as an ablation table.
+    """
+    import itertools
+    import json
+
+    from bench.cache import atomic_write_text
+    from bench.store import canonical_json
+
+    base = dict(overrides or {})
+    keys = list(grid)
+    # validate every value before the first (long) run
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        setup(method, dataset, data_root=data_root, overrides={**base, **dict(zip(keys, combo))})
+    cells, records = [], []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        cell = dict(zip(keys, combo))
+        rec = run(method, dataset, data_root=data_root, overrides={**base, **cell}, seed=seed, results=results,
+                  force=force, device=device, progress=progress, fid_layer=fid_layer)
+        records.append(rec)
+        cells.append({"label": " ".join(f"{k}={v}" for k, v in cell.items()), "set": cell, "run_id": rec.run_id})
+    manifest = {"method": method, "dataset": dataset, "grid": grid, "base": base, "seed": seed, "cells": cells}
+    name = hashlib.sha256(canonical_json({k: manifest[k] for k in ("grid", "base", "seed")}).encode()).hexdigest()[:10]
+    path = Path(results) / "ablations" / f"{method}-{dataset}-{name}.json"
+    atomic_write_text(path, json.dumps(manifest, indent=2))
+    return path, records

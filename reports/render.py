@@ -6,6 +6,7 @@ The page is static HTML (jinja2, autoescaped) with its images copied beside it, 
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from dataclasses import dataclass
@@ -27,20 +28,18 @@ ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table
 GRID_IDS = 4
 
 
-def index(records: list[RunRecord]) -> pd.DataFrame:
+def index(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Long format: one row per (run, metric), with the ceiling as method ``real images``."""
     rows = []
     for r in records:
-        ablation = r.extra.get("ablation")
-        label = r.extra.get("label") or r.method
+        label = (labels or {}).get(r.run_id) or r.extra.get("label") or r.method
         for name, value in r.metrics.items():
             rows.append(dict(run_id=r.run_id, method=r.method, label=label, dataset=r.dataset, metric=name,
-                             value=value, created=r.created, ablation=bool(ablation), kind="generated"))
+                             value=value, created=r.created, kind="generated"))
         for name, value in r.ceiling.items():
             rows.append(dict(run_id=r.run_id, method="real images", label="real images", dataset=r.dataset,
-                             metric=name, value=value, created=r.created, ablation=bool(ablation), kind="ceiling"))
-    return pd.DataFrame(rows, columns=["run_id", "method", "label", "dataset", "metric", "value", "created",
-                                       "ablation", "kind"])
+                             metric=name, value=value, created=r.created, kind="ceiling"))
+    return pd.DataFrame(rows, columns=["run_id", "method", "label", "dataset", "metric", "value", "created", "kind"])
 
 
 @dataclass
@@ -110,7 +109,7 @@ def colorize(label: np.ndarray) -> np.ndarray:
 
 
 def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] | None:
-    recs = [r for r in records if r.dataset == dataset and not r.extra.get("ablation")]
+    recs = [r for r in records if r.dataset == dataset]
     recs = list({r.extra.get("label") or r.method: r for r in sorted(recs, key=lambda r: r.created)}.values())
     recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
     if not recs:
@@ -151,24 +150,39 @@ def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] |
     return {"dataset": dataset, "header": ["label", "real", *gen_dirs], "rows": rows}
 
 
-def build(records: list[RunRecord]) -> dict[str, Any]:
-    """All tables of a report, as plain data (templates read only this)."""
+def load_ablations(results: str | Path) -> list[dict[str, Any]]:
+    folder = Path(results) / "ablations"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """All tables of a report, as plain data (templates read only this).
+
+    Every record appears in the main tables under its method's name (the newest record per method
+    and dataset); ablation manifests add one table each, a row per grid cell.
+    """
     df = index(records)
+    by_id = {r.run_id: r for r in records}
     datasets = sorted(set(df.dataset)) if not df.empty else []
     main, recon, ablation = [], [], []
+    for man in ablations or []:
+        cells = [c for c in man["cells"] if c["run_id"] in by_id]
+        if not cells:
+            continue
+        sub = index([by_id[c["run_id"]] for c in cells], labels={c["run_id"]: c["label"] for c in cells})
+        grid = ", ".join(f"{k} ∈ {{{', '.join(v)}}}" for k, v in man["grid"].items())
+        if (t := _table(f"{man['dataset']}: {man['method']} ablation over {grid} (SEAN Table 3 layout)",
+                        man["dataset"], sub, ABLATION_METRICS, with_ceiling=False, mark_best=True)) is not None:
+            t.rows.sort(key=lambda r: [c["label"] for c in cells].index(r["label"]))
+            ablation.append(t)
     for d in datasets:
-        sub = df[(df.dataset == d) & (~df.ablation)]
+        sub = df[df.dataset == d]
         if (t := _table(f"{d}: segmentation and FID (SPADE Table 1 layout)", d, sub, MAIN_METRICS,
                         with_ceiling=True, mark_best=True)) is not None:
             main.append(t)
         if (t := _table(f"{d}: reconstruction from the real image", d, sub, RECON_METRICS,
                         with_ceiling=False, mark_best=True)) is not None:
             recon.append(t)
-        abl = df[(df.dataset == d) & (df.ablation)]
-        for method in sorted(set(abl.method) - {"real images"}):
-            if (t := _table(f"{d}: {method} ablation (SEAN Table 3 layout)", d, abl[abl.method.isin([method])],
-                            ABLATION_METRICS, with_ceiling=False, mark_best=True)) is not None:
-                ablation.append(t)
     return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "index": df}
 
 
@@ -177,7 +191,7 @@ def render(results: str | Path, out: str | Path) -> Path:
     records = RunStore(results).all()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = build(records)
+    data = build(records, load_ablations(results))
     grids = [g for d in data["datasets"] if (g := _grid(records, d, out)) is not None]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))

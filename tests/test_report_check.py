@@ -27,13 +27,17 @@ def store(tmp_path: Path) -> RunStore:
                   created="2026-01-01T00:00:00", ceiling={"miou": 0.95, "accu": 0.99}))
     s.put(_record("b2", "sean", {"miou": 0.6, "accu": 0.85, "fid": 35.25, "psnr": 20.5, "ssim": 0.6, "rmse": 0.1},
                   created="2026-01-02T00:00:00", ceiling={"miou": 0.95, "accu": 0.99}))
-    s.put(_record("c3", "sean", {"miou": 0.55, "accu": 0.8, "fid": 50.0, "psnr": 19.0, "ssim": 0.5, "rmse": 0.12},
-                  created="2026-01-03T00:00:00", extra={"ablation": {"noise": False}, "label": "sean noise=off"}))
     return s
+
+
+ABLATION = {"method": "sean", "dataset": "synthetic", "grid": {"noise": ["on", "off"]}, "cells": [
+    {"label": "noise=on", "set": {"noise": "on"}, "run_id": "b2"},
+    {"label": "noise=off", "set": {"noise": "off"}, "run_id": "c3"}]}
 
 
 def test_tables_follow_the_records(store: RunStore) -> None:
     data = build(store.all())
+    assert not data["ablation"]
     main = data["main"][0]
     assert [c["name"] for c in main.columns] == ["miou", "accu", "fid"]
     rows = {r["label"]: [c["text"] for c in r["cells"]] for r in main.rows}
@@ -44,8 +48,17 @@ def test_tables_follow_the_records(store: RunStore) -> None:
     assert best["sean"] == [True, True, True] and best["spade"] == [False, False, False]
     recon = {r["label"]: [c["text"] for c in r["cells"]] for r in data["recon"][0].rows}
     assert recon["sean"][0] == "20.50"
-    ablation = data["ablation"][0]
-    assert [r["label"] for r in ablation.rows] == ["sean noise=off"]
+
+
+def test_ablation_table_from_manifest(store: RunStore) -> None:
+    store.put(_record("c3", "sean", {"miou": 0.55, "accu": 0.8, "fid": 50.0, "psnr": 21.0, "ssim": 0.5, "rmse": 0.12},
+                      created="2026-01-03T00:00:00"))
+    table = build(store.all(), [ABLATION])["ablation"][0]
+    assert [c["name"] for c in table.columns] == ["miou", "accu", "fid", "psnr", "ssim", "rmse"]
+    rows = {r["label"]: r["cells"] for r in table.rows}
+    assert list(rows) == ["noise=on", "noise=off"]
+    assert rows["noise=on"][2]["text"] == "35.25" and rows["noise=on"][2]["best"]  # lower FID is better
+    assert rows["noise=off"][3]["best"] and not rows["noise=on"][3]["best"]  # higher PSNR is better
 
 
 def test_report_html_csv_markdown(store: RunStore, tmp_path: Path) -> None:
