@@ -274,6 +274,44 @@ def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tup
     click.echo(f"ablation manifest: {path}")
 
 
+@cli.command("speed", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def speed_cmd(args: tuple[str, ...]) -> None:
+    """Forward / forward+backward time, images/s and peak memory of each method (see --help of bench.perf.speed)."""
+    from bench.perf.speed import main as speed_main
+
+    speed_main(list(args))
+
+
+@cli.group("segmenter")
+def segmenter_grp() -> None:
+    """Evaluation segmenters."""
+
+
+@segmenter_grp.command("train")
+@click.option("--dataset", default="synthetic", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint path (default: the shipped segmenters/weights/synthetic_seg.pth).")
+@click.option("--iters", default=None, type=int, help="Optimisation steps (default: the shipped recipe).")
+@click.option("--seed", default=0, show_default=True)
+def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iters: int | None, seed: int) -> None:
+    """Train the synthetic dataset's segmenter (the only one we train; the papers' are loaded)."""
+    from bench.api import data_root_for
+    from bench.datasets import DATASETS
+
+    if dataset != "synthetic":
+        raise BenchError(f"only the synthetic segmenter is trained here; {dataset!r} uses a released segmenter "
+                         "(see `bench weights ls`)")
+    from segmenters.synthetic import CHECKPOINT, train_synthetic_segmenter
+
+    root = data_root_for(DATASETS.get(dataset), data_root)
+    kwargs = {"iters": iters} if iters is not None else {}
+    summary = train_synthetic_segmenter(root, out or CHECKPOINT, seed=seed, **kwargs)
+    click.echo(json.dumps(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary)),
+                          indent=2, default=str))
+
+
 # --- report / check ----------------------------------------------------------------------------
 @cli.command("report")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
