@@ -7,8 +7,10 @@ from bench.registry import Registry
 SEGMENTERS: Registry[type] = Registry("segmenter")
 
 SEGMENTERS.register_lazy("synthetic", "segmenters.synthetic:SyntheticSegmenter")
-for _name in ("upernet101_ade20k", "drn105_cityscapes", "deeplabv2_cocostuff", "unet_celebamask"):
-    SEGMENTERS.register_lazy(_name, "segmenters.papers:" + _name)
+SEGMENTERS.register_lazy("upernet101_ade20k", "segmenters.papers:UPerNet101ADE20K")
+SEGMENTERS.register_lazy("drn105_cityscapes", "segmenters.papers:DRN105Cityscapes")
+SEGMENTERS.register_lazy("deeplabv2_cocostuff", "segmenters.papers:DeepLabV2COCOStuff")
+SEGMENTERS.register_lazy("unet_celebamask", "segmenters.papers:UNetCelebAMask")
 
 
 def load_segmenter(name: str, **kwargs: object) -> object:

@@ -52,7 +52,9 @@ class Bottleneck(nn.Module):
         self.reduce = ConvBnReLU(in_ch, mid_ch, 1, stride, 0, 1, True)
         self.conv3x3 = ConvBnReLU(mid_ch, mid_ch, 3, 1, dilation, dilation, True)
         self.increase = ConvBnReLU(mid_ch, out_ch, 1, 1, 0, 1, False)
-        self.shortcut: nn.Module = ConvBnReLU(in_ch, out_ch, 1, stride, 0, 1, False) if downsample else nn.Identity()
+        self.shortcut: nn.Module = (
+            ConvBnReLU(in_ch, out_ch, 1, stride, 0, 1, False) if downsample else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.increase(self.conv3x3(self.reduce(x)))
@@ -147,7 +149,9 @@ class MSC(nn.Module):
     def merge(pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
         """Resize every scale's logits to the 1.0x size and take the element-wise max."""
         size = pyramid[0].shape[2:]
-        resized = [pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False) for p in pyramid[1:]]
+        resized = [pyramid[0]] + [
+            F.interpolate(p, size=size, mode="bilinear", align_corners=False) for p in pyramid[1:]
+        ]
         return torch.max(torch.stack(resized), dim=0)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -101,7 +101,9 @@ class _DRNBuilder:
         return nn.Sequential(*modules)
 
 
-def drn_d_base(layers: Sequence[int] = DRN_D_105_LAYERS, channels: Sequence[int] = DRN_CHANNELS) -> nn.Sequential:
+def drn_d_base(
+    layers: Sequence[int] = DRN_D_105_LAYERS, channels: Sequence[int] = DRN_CHANNELS
+) -> nn.Sequential:
     """``layer0..layer8`` of a DRN-D as one ``nn.Sequential`` (output stride 8, 512 channels)."""
     b = _DRNBuilder(channels[0])
     layer0 = nn.Sequential(
