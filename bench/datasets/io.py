@@ -75,17 +75,6 @@ def read_map(path: Path, what: str = "label") -> np.ndarray:
     return arr
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(W, H) from the file header, without decoding pixels."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except _DECODE_ERRORS as e:
-        raise DataError(f"{path}: cannot read header ({e}); the file is truncated or corrupt") from e
-
-
 def unknown_label_ids(label: np.ndarray, spec: DatasetSpec) -> list[int]:
     """Ids in ``label`` that are neither a class (``0..num_classes-1``) nor ``spec.ignore_index``."""
     if label.dtype == np.uint8:

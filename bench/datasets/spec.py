@@ -39,7 +39,7 @@ class DatasetSpec:
         return len(self.class_names)
 
     @classmethod
-    def tiny(cls, num_classes: int = 5, image_size: tuple[int, int] = (32, 32), *, instances: bool = True) -> "DatasetSpec":
+    def tiny(cls, num_classes: int = 5, image_size: tuple[int, int] = (32, 32), *, instances: bool = True) -> DatasetSpec:
         """A small spec for unit tests."""
         return cls(
             name="tiny",

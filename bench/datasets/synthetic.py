@@ -201,16 +201,11 @@ def _layout(rng: np.random.Generator, size: int) -> _Scene:
                     break
 
     # Trees and cars stand on the ground; nearer ones (lower base) are bigger and drawn later.
-    objects: list[tuple[float, int]] = []
     n_trees = int(rng.integers(1, 5))
-    n_cars = int(rng.integers(1, 4)) if road else int(rng.random() < 0.5)
-    objects += [(0.0, TREE)] * n_trees + [(0.0, CAR)] * n_cars
-    bases = []
-    for _, cls in objects:
-        want = ROAD if cls == CAR and road else GRASS
-        cand = np.argwhere(label == want)
-        if cls == CAR and not road:
-            cand = np.argwhere(label == GRASS)
+    n_cars = int(rng.integers(1, 4)) if road else int(rng.random() < 0.5)  # parked on grass
+    bases: list[tuple[float, float, int]] = []
+    for cls in [TREE] * n_trees + [CAR] * n_cars:
+        cand = np.argwhere(label == (ROAD if cls == CAR and road else GRASS))
         if len(cand) == 0:
             continue
         y, x = cand[int(rng.integers(len(cand)))]
@@ -588,14 +583,16 @@ def write_synthetic(
 def _cache_root(cache_dir: Path | str | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+    from bench.cache import cache_dir as bench_cache
+
+    return bench_cache()
 
 
 def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
     """Return the cached synthetic dataset, generating it on first use.
 
     The dataset lives in ``<cache>/datasets/synthetic-<size>-<seed>-<n_train>-<n_val>/`` where
-    ``<cache>`` is ``cache_dir`` or ``$BENCH_CACHE`` (default ``~/.cache/bench``). It is built in a
+    ``<cache>`` is ``cache_dir`` or ``$BENCH_CACHE`` (default ``~/.cache/sisbench``). It is built in a
     temporary sibling folder and moved into place with ``os.replace``, so an interrupted or
     concurrent run never leaves a half-written dataset behind.
 

@@ -1,0 +1,349 @@
+"""Shared machinery of the loaders for the datasets' official on-disk layouts.
+
+Each layout module (:mod:`~bench.datasets.ade20k`, :mod:`~bench.datasets.cocostuff`,
+:mod:`~bench.datasets.cityscapes`, :mod:`~bench.datasets.celebamask`) only says which files make a
+sample and how its label files turn into dataset ids. Reading, size checks, SPADE preprocessing, the
+sample dict and the whole-split scan behind ``bench data check`` live here, once, so every layout
+returns exactly what :class:`bench.datasets.custom.CustomDataset` returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bench.datasets.custom import Sample, SplitSummary
+from bench.datasets.io import (
+    IMAGE_EXTENSIONS,
+    check_same_size,
+    label_histogram,
+    read_image,
+    read_map,
+    unknown_label_ids,
+)
+from bench.datasets.spec import DatasetSpec
+from bench.datasets.transforms import Preprocess, apply, plan
+from bench.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class FileSample:
+    """The files of one sample in an official layout.
+
+    Attributes:
+        id: Unique name of the sample; generated images are saved as ``<id>.png``.
+        image: The photo.
+        label: The label file named in messages (for CelebAMask-HQ's per-part masks, the first part).
+        instance: The instance map, when the layout has one.
+        parts: CelebAMask-HQ only: ``(class id, mask file)`` pairs in painting order.
+    """
+
+    id: str
+    image: Path
+    label: Path
+    instance: Path | None = None
+    parts: tuple[tuple[int, Path], ...] = ()
+
+
+@dataclass
+class Listing:
+    """The samples of one split, the files that found no partner, and file counts for the summary."""
+
+    samples: list[FileSample]
+    unpaired: list[str]
+    n_images: int
+    n_labels: int
+    n_instances: int = 0
+
+
+@dataclass
+class LayoutSummary(SplitSummary):
+    """:class:`~bench.datasets.custom.SplitSummary` plus the layout it scanned and a text form."""
+
+    layout: str = "custom"
+
+    def first_problem(self) -> str:
+        """The line ``bench data check`` fails with: the first problem, else the first unpaired file."""
+        if self.problems:
+            return self.problems[0]
+        if self.unpaired:
+            more = f" (and {len(self.unpaired) - 1} more unpaired files)" if len(self.unpaired) > 1 else ""
+            return f"unpaired file: {self.unpaired[0]}{more}"
+        if self.unknown_ids:
+            return f"{self.root}: split {self.split!r} has unknown label ids {sorted(self.unknown_ids)}"
+        return f"{self.root}: split {self.split!r} has no samples"
+
+    def describe(self) -> str:
+        """A few human-readable lines: counts, sizes, label histogram, unknown ids, unpaired files, problems."""
+        lines = [
+            f"{self.split} ({self.layout} layout, {self.root}): {self.n_pairs} samples "
+            f"({self.n_images} images, {self.n_labels} labels"
+            + (f", {self.n_instances} instance maps" if self.n_instances else "")
+            + ")",
+            "  sizes (WxH): " + (", ".join(f"{k} x{v}" for k, v in self.sizes.items()) or "none"),
+        ]
+        total = sum(self.label_histogram.values()) or 1
+        top = sorted(self.label_histogram.items(), key=lambda kv: -kv[1])[:10]
+        lines.append(
+            f"  label ids ({len(self.label_histogram)} present): "
+            + ", ".join(f"{k}: {100 * v / total:.1f}%" for k, v in top)
+            + (" ..." if len(self.label_histogram) > 10 else "")
+        )
+        lines.append("  unknown ids: " + (", ".join(f"{k} (in {v} files)" for k, v in self.unknown_ids.items()) or "none"))
+        lines.append(f"  unpaired files: {len(self.unpaired)}" + "".join(f"\n    {u}" for u in self.unpaired[:10]))
+        lines.append(f"  problems: {len(self.problems)}" + "".join(f"\n    {p}" for p in self.problems[:10]))
+        lines.append("  OK" if self.ok else "  NOT OK")
+        return "\n".join(lines)
+
+
+def files_by_stem(folder: Path, extensions: tuple[str, ...], *, recursive: bool = False,
+                  suffix: str = "") -> dict[str, Path]:
+    """Files of ``folder`` keyed by stem (minus ``suffix``); stray files (notes, .DS_Store) are skipped.
+
+    Raises:
+        DataError: Two files share a key.
+    """
+    files: dict[str, Path] = {}
+    candidates = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    for p in candidates:
+        if not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in extensions:
+            continue
+        if suffix and not p.stem.endswith(suffix):
+            continue
+        key = p.stem[: len(p.stem) - len(suffix)] if suffix else p.stem
+        if key in files:
+            raise DataError(
+                f"{p}: two files share the name {key!r} ({files[key]}, {p}); keep one file per sample"
+            )
+        files[key] = p
+    return files
+
+
+def pair(images: dict[str, Path], labels: dict[str, Path], label_dir: Path, image_dir: Path,
+         instances: dict[str, Path] | None = None, instance_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """Keys present in all given maps (sorted) and one line per file without its partner."""
+    unpaired = [f"{images[k]} has no label in {label_dir}" for k in sorted(images.keys() - labels.keys())]
+    unpaired += [f"{labels[k]} has no image in {image_dir}" for k in sorted(labels.keys() - images.keys())]
+    keys = images.keys() & labels.keys()
+    if instances is not None:
+        unpaired += [f"{labels[k]} has no instance map in {instance_dir}" for k in sorted(labels.keys() - instances.keys())]
+        unpaired += [f"{instances[k]} has no label in {label_dir}" for k in sorted(instances.keys() - labels.keys())]
+        keys &= instances.keys()
+    return sorted(keys), unpaired
+
+
+def require_dir(path: Path, hint: str, what: str = "folder") -> Path:
+    """``path`` if it is a folder; else a one-line DataError naming it and the expected layout."""
+    if not path.is_dir():
+        raise DataError(f"{path}: missing {what}; {hint}")
+    return path
+
+
+def check_split_name(split: str, valid: tuple[str, ...], layout: str) -> None:
+    if split not in valid:
+        raise ConfigError(f"unknown split {split!r} for the {layout} layout; valid: {', '.join(valid)}")
+
+
+class LayoutDataset(Dataset[Sample]):
+    """A split of a dataset in an official layout, preprocessed as SPADE does.
+
+    ``ds[i]`` is deterministic (evaluation: centred crop, no flip); ``ds[i, aug_seed]`` draws the
+    crop and flip from ``np.random.default_rng(aug_seed)``, exactly as ``CustomDataset``.
+
+    Subclasses implement :meth:`list_split` and override the reading hooks where their files differ:
+    :meth:`read_label` (the file's values), :meth:`unknown_ids` (values that are no class),
+    :meth:`to_ids` (file values -> dataset ids), :meth:`read_instance` and :meth:`align`.
+
+    Raises:
+        DataError: Missing folder or unpaired files (at construction); unreadable, mis-sized or
+            out-of-range files (when the sample is read).
+    """
+
+    layout: ClassVar[str]
+    hint: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]] = ("train", "val")
+
+    def __init__(self, root: Path | str, split: str, spec: DatasetSpec, preprocess: Preprocess | None = None) -> None:
+        self._setup(root, split, spec, preprocess)
+        listing = self.listing
+        if listing.unpaired:
+            n = len(listing.unpaired)
+            more = f" (and {n - 1} more; run `bench data check` for all)" if n > 1 else ""
+            raise DataError(f"unpaired file: {listing.unpaired[0]}{more}; {self.hint}")
+        if not listing.samples:
+            raise DataError(f"{self.root}: split {split!r} has no samples; {self.hint}")
+
+    def _setup(self, root: Path | str, split: str, spec: DatasetSpec, preprocess: Preprocess | None) -> None:
+        check_split_name(split, self.splits, self.layout)
+        self.root = Path(root)
+        self.split = split
+        self.spec = spec
+        self.preprocess = preprocess if preprocess is not None else Preprocess()
+        self.listing = self.list_split(self.root, split, spec)
+        self.samples = self.listing.samples
+
+    @classmethod
+    def unchecked(cls, root: Path | str, split: str, spec: DatasetSpec) -> LayoutDataset:
+        """An instance that keeps unpaired files aside instead of refusing them (for :meth:`check_split`)."""
+        self = cls.__new__(cls)
+        self._setup(root, split, spec, None)
+        return self
+
+    # --- what a layout defines ----------------------------------------------------------------
+    @classmethod
+    def list_split(cls, root: Path, split: str, spec: DatasetSpec) -> Listing:
+        """Pair the files of one split; raise DataError when a required folder is missing."""
+        raise NotImplementedError
+
+    def read_image(self, s: FileSample) -> np.ndarray:
+        return read_image(s.image)
+
+    def read_label(self, s: FileSample) -> np.ndarray:
+        """The label file's values (before :meth:`to_ids`)."""
+        return read_map(s.label, "label")
+
+    def unknown_ids(self, raw: np.ndarray) -> list[int]:
+        """File values that map to no class and are not the unlabeled value."""
+        return unknown_label_ids(raw, self.spec)
+
+    def valid_values(self) -> str:
+        """The file values this layout accepts, for messages."""
+        ignore = f" or {self.spec.ignore_index} (unlabeled)" if self.spec.ignore_index is not None else ""
+        return f"0..{self.spec.num_classes - 1}{ignore}"
+
+    def to_ids(self, raw: np.ndarray) -> np.ndarray:
+        """File values -> dataset ids (``0..num_classes-1`` and ``ignore_index``)."""
+        return raw
+
+    def read_instance(self, s: FileSample, raw_label: np.ndarray) -> np.ndarray | None:
+        return read_map(s.instance, "instance") if s.instance is not None else None
+
+    def align(self, image: np.ndarray, array: np.ndarray, s: FileSample, path: Path) -> np.ndarray:
+        """Bring a label/instance map to the image's size, or refuse a mismatch (default: refuse)."""
+        check_same_size((image.shape[1], image.shape[0]), (array.shape[1], array.shape[0]), s.image, path)
+        return array
+
+    # --- shared ---------------------------------------------------------------------------------
+    def bad_ids_message(self, path: Path, bad: list[int]) -> str:
+        shown = ", ".join(str(i) for i in bad[:8]) + (", ..." if len(bad) > 8 else "")
+        return (
+            f"{path}: label values {shown} are not classes of dataset {self.spec.name!r} "
+            f"({self.layout} layout expects {self.valid_values()}); fix or re-export the label file"
+        )
+
+    def load(self, s: FileSample, *, check_ids: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[int]]:
+        """Read one sample at its stored size: image, dataset ids, instance map, unknown file values.
+
+        Raises:
+            DataError: Unreadable file, size mismatch, or (with ``check_ids``) values that are no class.
+        """
+        image = self.read_image(s)
+        raw = self.align(image, self.read_label(s), s, s.label)
+        bad = self.unknown_ids(raw)
+        if bad and check_ids:
+            raise DataError(self.bad_ids_message(s.label, bad))
+        instance = self.read_instance(s, raw)
+        if instance is not None:
+            instance = self.align(image, instance, s, s.instance or s.label)
+        return image, self.to_ids(raw), instance, bad
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> Sample:
+        if isinstance(index, tuple):
+            i, aug_seed = index
+            rng: np.random.Generator | None = np.random.default_rng(int(aug_seed))
+        else:
+            i, rng = index, None
+        i = int(i)
+        n = len(self.samples)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {n} samples")
+        s = self.samples[i]
+        image, ids, instance, _ = self.load(s)
+        pl = plan(self.preprocess, (image.shape[1], image.shape[0]), rng, path=s.image)
+        image = apply(image, pl, kind="image")
+        ids = apply(ids, pl, kind="label")
+        # Scale like SPADE's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
+        image_t = torch.from_numpy(image).permute(2, 0, 1).to(torch.float32).div_(127.5).sub_(1.0)
+        label_t = torch.from_numpy(ids.astype(np.int64))[None]
+        if instance is not None:
+            instance_t = torch.from_numpy(apply(instance, pl, kind="label").astype(np.int64))[None]
+        else:
+            instance_t = torch.zeros_like(label_t)
+        return {"image": image_t, "label": label_t, "instance": instance_t, "id": s.id, "path": str(s.label)}
+
+    @classmethod
+    def check_split(cls, root: Path | str, split: str, spec: DatasetSpec, *, max_problems: int = 100) -> LayoutSummary:
+        """Read every file of a split and summarise it without stopping at the first problem.
+
+        The label histogram counts dataset ids (after :meth:`to_ids`); unknown ids are file values.
+
+        Raises:
+            DataError: A required folder is missing, so there is nothing to scan.
+        """
+        ds = cls.unchecked(root, split, spec)
+        lst = ds.listing
+        summary = LayoutSummary(root=str(ds.root), split=split, layout=cls.layout, unpaired=list(lst.unpaired),
+                                n_images=lst.n_images, n_labels=lst.n_labels, n_instances=lst.n_instances,
+                                n_pairs=len(lst.samples))
+        sizes: Counter[str] = Counter()
+        hist: Counter[int] = Counter()
+        unknown: Counter[int] = Counter()
+        n_problems = 0
+        for s in lst.samples:
+            try:
+                image, ids, _, bad = ds.load(s, check_ids=False)  # decode fully: truncation shows on read
+            except DataError as e:
+                n_problems += 1
+                if n_problems <= max_problems:
+                    summary.problems.append(str(e))
+                continue
+            sizes[f"{image.shape[1]}x{image.shape[0]}"] += 1
+            if bad:
+                unknown.update(bad)
+                n_problems += 1
+                if n_problems <= max_problems:
+                    summary.problems.append(ds.bad_ids_message(s.label, bad))
+                ids = np.where(np.isin(ids, bad), -1, ids)  # keep unknown values out of the id histogram
+            hist.update({k: v for k, v in label_histogram(ids).items() if k != -1})
+        if n_problems > max_problems:
+            summary.problems.append(f"... and {n_problems - max_problems} more problems")
+        summary.sizes = dict(sizes.most_common())
+        summary.label_histogram = dict(sorted(hist.items()))
+        summary.unknown_ids = dict(sorted(unknown.items()))
+        return summary
+
+
+def count_files(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, *, recursive: bool = False,
+                suffix: str = "") -> int:
+    """Number of files with one of ``extensions`` (and stem ending in ``suffix``) in ``folder``."""
+    if not folder.is_dir():
+        return 0
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sum(1 for p in it if p.is_file() and p.suffix.lower() in extensions and p.stem.endswith(suffix))
+
+
+def as_summary(summary: SplitSummary, layout: str) -> LayoutSummary:
+    """Wrap a custom-layout summary so that every layout's summary can ``describe()`` itself."""
+    return LayoutSummary(**asdict(summary), layout=layout)
+
+
+__all__ = [
+    "FileSample",
+    "LayoutDataset",
+    "LayoutSummary",
+    "Listing",
+    "as_summary",
+    "count_files",
+    "files_by_stem",
+    "pair",
+    "require_dir",
+]
