@@ -177,16 +177,21 @@ def load_checkpoint(
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors have no common base class
         raise CheckpointError(
-            f"cannot read segmenter checkpoint {path} with weights_only=True "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "expected a torch.save'd state dict (strip optimizer/runner state first)"
+            f"cannot read segmenter checkpoint {path} with weights_only=True ({_load_reason(exc)}); "
+            "expected a torch.save'd state dict of tensors and plain metadata (strip optimizer/runner state first)"
         ) from exc
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"segmenter checkpoint {path} holds a {type(ckpt).__name__}, expected a dict")
     state = ckpt.get("state_dict", ckpt)
     meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), Mapping) else {}
-    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"segmenter checkpoint {path} has no tensor state dict (under 'state_dict' or top level)")
+    if (
+        not isinstance(state, Mapping)
+        or not state
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise CheckpointError(
+            f"segmenter checkpoint {path} has no tensor state dict (under 'state_dict' or top level)"
+        )
     if all(k.startswith("module.") for k in state):  # saved from DataParallel/DDP
         state = {k[len("module.") :]: v for k, v in state.items()}
 
@@ -198,15 +203,32 @@ def load_checkpoint(
                 f"class list is {_short(class_names)}; use the checkpoint that matches the dataset"
             )
 
-    result = model.load_state_dict(dict(state), strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    # compare first: load_state_dict raises a multi-line RuntimeError on shape mismatches
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or reshaped:
         raise CheckpointError(
             f"segmenter checkpoint {path} does not match the network: "
-            f"{len(result.missing_keys)} missing keys {_short(result.missing_keys)}, "
-            f"{len(result.unexpected_keys)} unexpected keys {_short(result.unexpected_keys)}; "
-            "check that the config matches the checkpoint"
+            f"{len(missing)} missing keys {_short(missing)}, {len(unexpected)} unexpected keys {_short(unexpected)}, "
+            f"{len(reshaped)} shape mismatches {_short(reshaped)}; check that the config matches the checkpoint"
         )
+    model.load_state_dict(dict(state), strict=True)
     return dict(meta)
+
+
+def _load_reason(exc: Exception) -> str:
+    """The informative line of a torch.load error (weights_only errors span a dozen lines)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for line in lines:
+        if "Unsupported global" in line:
+            return line.split(" was not an allowed global")[0].removeprefix("WeightsUnpickler error: ")
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _checkpoint_classes(meta: Mapping[str, Any]) -> Sequence[str] | None:

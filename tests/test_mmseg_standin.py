@@ -100,7 +100,9 @@ def test_checkpoint_round_trip_and_batch_independence(tmp_path: Path) -> None:
     model, ckpt = _deeplab(tmp_path)
     relpath, overrides = CONFIGS["deeplabv3"]
     torch.manual_seed(2)  # a different random init, overwritten by the checkpoint
-    loaded = build_segmentor(relpath, class_names=CLASSES, overrides=overrides, checkpoint=ckpt, sha256=file_sha256(ckpt))
+    loaded = build_segmentor(
+        relpath, class_names=CLASSES, overrides=overrides, checkpoint=ckpt, sha256=file_sha256(ckpt)
+    )
     images = torch.rand(3, 3, 48, 40)
     expected = predict_labels(model, images, batch_size=3)
     assert torch.equal(predict_labels(loaded, images, batch_size=3), expected)
@@ -112,7 +114,9 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     relpath, overrides = CONFIGS["deeplabv3"]
 
     def build(path: Path, **kw: object) -> None:
-        build_segmentor(relpath, class_names=kw.pop("classes", CLASSES), overrides=overrides, checkpoint=path, **kw)  # type: ignore[arg-type]
+        build_segmentor(
+            relpath, class_names=kw.pop("classes", CLASSES), overrides=overrides, checkpoint=path, **kw
+        )  # type: ignore[arg-type]
 
     with pytest.raises(WeightsNotFoundError, match="missing.pth"):
         build(tmp_path / "missing.pth")
