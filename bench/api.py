@@ -123,14 +123,22 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
 def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: str | Path, *,
              data_root: str | Path | None = None, overrides: dict[str, Any] | None = None, seed: int = 0,
              batch_size: int = 8, samples: int = 1, split: str = "val", device: str | None = None,
-             progress: bool = True, transform_batch: Any = None) -> Path:
+             progress: bool = True, style: dict[str, Any] | None = None) -> Path:
+    """Generate ``split`` with a trained or official checkpoint; ``style`` = SEAN style control
+    (``{"style_from": id, "swap_regions": [names], "interpolate": t}``, see :mod:`bench.style`)."""
     from bench.generate import generate_split
 
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
     model = s.build(device or default_device())
     load_weights(model, checkpoint)
-    return generate_split(model, s.open(split), out_dir, seed=seed, batch_size=batch_size, samples=samples,
-                          progress=progress, transform_batch=transform_batch)
+    ds = s.open(split)
+    transform = None
+    if style:
+        from bench.style import style_transform
+
+        transform = style_transform(model, ds, **style)
+    return generate_split(model, ds, out_dir, seed=seed, batch_size=batch_size, samples=samples,
+                          progress=progress, transform_batch=transform)
 
 
 # --- run ----------------------------------------------------------------------------------------

@@ -166,15 +166,26 @@ def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tupl
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--split", default="val", show_default=True)
 @click.option("--device", default=None)
+@click.option("--style-from", default=None, metavar="IMAGE_ID", help="SEAN: use this image's per-region styles.")
+@click.option("--swap-regions", default=None, metavar="CLASS,...", help="SEAN: only these regions take the style.")
+@click.option("--interpolate", type=float, default=None, metavar="T",
+              help="SEAN: (1-T)·own + T·style codes (T in [0, 1]).")
 def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path,
-                 out: Path, seed: int, samples: int, batch_size: int, split: str, device: str | None) -> None:
+                 out: Path, seed: int, samples: int, batch_size: int, split: str, device: str | None,
+                 style_from: str | None, swap_regions: str | None, interpolate: float | None) -> None:
     """Write one PNG per label map of SPLIT (named after the label file)."""
     from bench import api
 
     if samples < 1:
         raise BenchError(f"--samples must be >= 1, got {samples}")
+    style = None
+    if style_from is not None:
+        style = {"style_from": style_from, "interpolate": interpolate,
+                 "swap_regions": [c for c in swap_regions.split(",") if c] if swap_regions else None}
+    elif swap_regions is not None or interpolate is not None:
+        raise BenchError("--swap-regions and --interpolate need --style-from IMAGE_ID (the image whose styles to use)")
     path = api.generate(method, dataset, checkpoint, out, data_root=data_root, overrides=parse_kv(overrides),
-                        seed=seed, batch_size=batch_size, samples=samples, split=split, device=device)
+                        seed=seed, batch_size=batch_size, samples=samples, split=split, device=device, style=style)
     click.echo(str(path))
 
 
@@ -310,6 +321,28 @@ def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iter
     summary = train_synthetic_segmenter(root, out or CHECKPOINT, seed=seed, **kwargs)
     click.echo(json.dumps(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary)),
                           indent=2, default=str))
+
+
+@cli.group("resail")
+def resail_grp() -> None:
+    """RESAIL's retrieval database."""
+
+
+@resail_grp.command("index")
+@click.option("--dataset", required=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--rebuild", is_flag=True, help="Rebuild even if a cached database exists.")
+@click.option("--device", default=None)
+def resail_index(dataset: str, data_root: Path | None, overrides: tuple[str, ...], rebuild: bool,
+                 device: str | None) -> None:
+    """Build (once, cached) the segment database of DATASET's training split and its top-k tables."""
+    from bench import api
+    from methods.resail.model import database_for
+
+    s = api.setup("resail", dataset, data_root=data_root, overrides=parse_kv(overrides))
+    db = database_for(s.cfg, s.spec, s.data_root, device=device or api.default_device(), rebuild=rebuild)
+    click.echo(f"{len(db)} segments" if hasattr(db, "__len__") else str(db))
 
 
 # --- report / check ----------------------------------------------------------------------------
