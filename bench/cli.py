@@ -137,7 +137,7 @@ def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
             click.echo(s.describe() if hasattr(s, "describe") else json.dumps(s.to_dict(), default=str))
     bad = [s for s in summaries.values() if not s.ok]
     if bad:
-        raise BenchError(bad[0].problems[0] if getattr(bad[0], "problems", None) else "dataset check failed")
+        raise BenchError(bad[0].first_problem())
 
 
 # --- train / generate / run ----------------------------------------------------------------------

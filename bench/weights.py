@@ -147,3 +147,6 @@ register(
         also_look_in=("~/.cache/torch/hub/checkpoints",),
     )
 )
+
+
+import bench.weights_catalog  # noqa: E402,F401  (registers the segmenters' and official checkpoints' files)

@@ -276,7 +276,11 @@ class SPADEMethod(Method):
     def input_semantics(self, label: torch.Tensor, instance: torch.Tensor | None) -> torch.Tensor:
         cfg, spec = self.cfg, self.spec
         ids = spade_ids(
-            label, num_classes=spec.num_classes, ignore_index=spec.ignore_index, dontcare=cfg.contain_dontcare_label
+            label,
+            num_classes=spec.num_classes,
+            ignore_index=spec.ignore_index,
+            dontcare=cfg.contain_dontcare_label,
+            dontcare_first=bool((spec.extra or {}).get("dontcare_channel_first")),
         )
         sem = one_hot(ids, spec.num_classes + int(cfg.contain_dontcare_label))
         if not cfg.no_instance:

@@ -13,7 +13,13 @@ SEGMENTERS.register_lazy("deeplabv2_cocostuff", "segmenters.papers:DeepLabV2COCO
 SEGMENTERS.register_lazy("unet_celebamask", "segmenters.papers:UNetCelebAMask")
 
 
+for _name in ("mmseg_upernet_r101_ade20k", "mmseg_deeplabv3_r101_cocostuff164k", "mmseg_deeplabv3plus_r101_cityscapes"):
+    SEGMENTERS.register_lazy(_name, "segmenters.mmseg_track:" + _name)
+
+
 def load_segmenter(name: str, **kwargs: object) -> object:
     """Instantiate the segmenter registered as ``name`` (its weights are loaded and verified)."""
+    from bench.weights_catalog import segmenter_weight_kwargs
+
     cls = SEGMENTERS.get(name)
-    return cls(**kwargs)
+    return cls(**segmenter_weight_kwargs(name, kwargs), **kwargs)

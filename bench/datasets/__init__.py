@@ -59,3 +59,6 @@ def open_split(
     loader = LOADERS.get(spec.layout)
     ds: Dataset[Any] = loader(root, split, spec, preprocess)
     return ds
+
+
+from bench.datasets.real import check_dataset, check_split  # noqa: E402  (registers ade20k, coco, cityscapes, celebamask)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -100,6 +100,16 @@ class LayoutSummary(SplitSummary):
         lines.append(f"  problems: {len(self.problems)}" + "".join(f"\n    {p}" for p in self.problems[:10]))
         lines.append("  OK" if self.ok else "  NOT OK")
         return "\n".join(lines)
+
+
+class Loaded(NamedTuple):
+    """One sample read at its stored size (see :meth:`LayoutDataset.load`)."""
+
+    image: np.ndarray  # [H, W, 3] uint8
+    ids: np.ndarray  # [H, W] dataset ids
+    instance: np.ndarray | None  # [H, W] instance ids
+    unknown: list[int]  # file values that are no class (only when not checked)
+    unknown_mask: np.ndarray | None  # pixels holding them
 
 
 def files_by_stem(folder: Path, extensions: tuple[str, ...], *, recursive: bool = False,
@@ -237,8 +247,8 @@ class LayoutDataset(Dataset[Sample]):
             f"({self.layout} layout expects {self.valid_values()}); fix or re-export the label file"
         )
 
-    def load(self, s: FileSample, *, check_ids: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[int]]:
-        """Read one sample at its stored size: image, dataset ids, instance map, unknown file values.
+    def load(self, s: FileSample, *, check_ids: bool = True) -> Loaded:
+        """Read one sample at its stored size.
 
         Raises:
             DataError: Unreadable file, size mismatch, or (with ``check_ids``) values that are no class.
@@ -251,7 +261,7 @@ class LayoutDataset(Dataset[Sample]):
         instance = self.read_instance(s, raw)
         if instance is not None:
             instance = self.align(image, instance, s, s.instance or s.label)
-        return image, self.to_ids(raw), instance, bad
+        return Loaded(image, self.to_ids(raw), instance, bad, np.isin(raw, bad) if bad else None)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -267,7 +277,7 @@ class LayoutDataset(Dataset[Sample]):
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} samples")
         s = self.samples[i]
-        image, ids, instance, _ = self.load(s)
+        image, ids, instance, _, _ = self.load(s)
         pl = plan(self.preprocess, (image.shape[1], image.shape[0]), rng, path=s.image)
         image = apply(image, pl, kind="image")
         ids = apply(ids, pl, kind="label")
@@ -300,7 +310,7 @@ class LayoutDataset(Dataset[Sample]):
         n_problems = 0
         for s in lst.samples:
             try:
-                image, ids, _, bad = ds.load(s, check_ids=False)  # decode fully: truncation shows on read
+                image, ids, _, bad, bad_mask = ds.load(s, check_ids=False)  # decodes fully: truncation shows
             except DataError as e:
                 n_problems += 1
                 if n_problems <= max_problems:
@@ -312,8 +322,8 @@ class LayoutDataset(Dataset[Sample]):
                 n_problems += 1
                 if n_problems <= max_problems:
                     summary.problems.append(ds.bad_ids_message(s.label, bad))
-                ids = np.where(np.isin(ids, bad), -1, ids)  # keep unknown values out of the id histogram
-            hist.update({k: v for k, v in label_histogram(ids).items() if k != -1})
+                ids = ids[~bad_mask]  # unknown values stay out of the id histogram
+            hist.update(label_histogram(ids))
         if n_problems > max_problems:
             summary.problems.append(f"... and {n_problems - max_problems} more problems")
         summary.sizes = dict(sizes.most_common())
@@ -341,6 +351,7 @@ __all__ = [
     "LayoutDataset",
     "LayoutSummary",
     "Listing",
+    "Loaded",
     "as_summary",
     "count_files",
     "files_by_stem",

@@ -25,20 +25,31 @@ def instance_edges(instance: torch.Tensor) -> torch.Tensor:
     return edge.float()
 
 
-def spade_ids(label: torch.Tensor, *, num_classes: int, ignore_index: int | None, dontcare: bool) -> torch.Tensor:
+def spade_ids(
+    label: torch.Tensor, *, num_classes: int, ignore_index: int | None, dontcare: bool, dontcare_first: bool = False
+) -> torch.Tensor:
     """SPADE family: class ids stay; unlabeled pixels go to the extra channel ``num_classes``.
 
-    Without a dontcare channel an unlabeled pixel has nowhere to go, which the official code turns into
-    an index error deep in ``scatter_``; we map it to class 0's neighbour-free slot only if the caller
-    asked for the dontcare channel and otherwise refuse in the dataset check.
+    ``dontcare_first`` reproduces the official ADE20K models, which were trained with the raw file values
+    as channels ("other" = 0 in channel 0, class k in channel k + 1) because SPADE's label shift never
+    took effect; the dataset states it once as ``spec.extra["dontcare_channel_first"]``.
+    Without a dontcare channel an unlabeled pixel has nowhere to go (the official code fails deep in
+    ``scatter_``); we refuse it with a clear message.
     """
+    if dontcare and dontcare_first:
+        return oasis_ids(label, ignore_index=ignore_index)
     if ignore_index is None:
         return label
     ids = label.clone()
     mask = ids == ignore_index
     if mask.any():
         if not dontcare:
-            raise ValueError("label map has unlabeled pixels but the method has no dontcare channel")
+            from bench.errors import DataError
+
+            raise DataError(
+                f"label map has unlabeled pixels ({ignore_index}) but the method has no dontcare channel; "
+                "use --set contain_dontcare_label=true"
+            )
         ids[mask] = num_classes
     return ids
 

@@ -353,7 +353,8 @@ class RESAILMethod(SPADEMethod):
     def input_semantics(self, label: torch.Tensor, instance: torch.Tensor | None) -> torch.Tensor:
         cfg, spec = self.cfg, self.spec
         n = _label_nc(cfg, spec.num_classes)
-        ids = spade_ids(label, num_classes=n, ignore_index=spec.ignore_index, dontcare=cfg.contain_dontcare_label)
+        ids = spade_ids(label, num_classes=n, ignore_index=spec.ignore_index, dontcare=cfg.contain_dontcare_label,
+                        dontcare_first=bool((spec.extra or {}).get("dontcare_channel_first")))
         sem = one_hot(ids, n + int(cfg.contain_dontcare_label))
         if not cfg.no_instance:
             if instance is None:
