@@ -224,7 +224,7 @@ def _format_record(record: Any) -> str:
         lines.append(f"  {info.label:>8} {'↑' if info.higher_is_better else '↓'} {format(value, info.fmt)}{extra}")
     t = record.timings.get("total_s")
     if t is not None:
-        lines.append(f"  total {t:.1f} s; record results/runs/{record.run_id}.json")
+        lines.append(f"  total {t:.1f} s; record {record.run_id}.json")
     return "\n".join(lines)
 
 

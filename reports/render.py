@@ -6,6 +6,7 @@ The page is static HTML (jinja2, autoescaped) with its images copied beside it, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -28,11 +29,25 @@ ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table
 GRID_IDS = 4
 
 
+def record_label(r: RunRecord) -> str:
+    """The method's name, plus the config fields that differ from its preset (``spade [max_iters=0]``)."""
+    try:
+        from bench.config import resolve, to_dict
+
+        preset = to_dict(resolve(r.method, r.dataset))
+    except Exception:  # noqa: BLE001 - a record from a method or preset this checkout lacks
+        return r.method
+    diff = [f"{k}={v}" for k, v in sorted(r.config.items()) if k in preset and preset[k] != v]
+    ckpt = r.inputs.get("checkpoint") if isinstance(r.inputs, dict) else None
+    tag = "" if ckpt in (None, "trained") else f" (checkpoint {str(ckpt)[:8]})"
+    return r.method + (f" [{', '.join(diff)}]" if diff else "") + tag
+
+
 def index(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Long format: one row per (run, metric), with the ceiling as method ``real images``."""
     rows = []
     for r in records:
-        label = (labels or {}).get(r.run_id) or r.extra.get("label") or r.method
+        label = (labels or {}).get(r.run_id) or r.extra.get("label") or record_label(r)
         for name, value in r.metrics.items():
             rows.append(dict(run_id=r.run_id, method=r.method, label=label, dataset=r.dataset, metric=name,
                              value=value, created=r.created, kind="generated"))
@@ -110,12 +125,12 @@ def colorize(label: np.ndarray) -> np.ndarray:
 
 def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] | None:
     recs = [r for r in records if r.dataset == dataset]
-    recs = list({r.extra.get("label") or r.method: r for r in sorted(recs, key=lambda r: r.created)}.values())
+    recs = list({record_label(r): r for r in sorted(recs, key=lambda r: r.created)}.values())
     recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
     if not recs:
         return None
     ref = recs[0]
-    gen_dirs = {r.extra.get("label") or r.method: Path(r.extra["images"]) for r in recs}
+    gen_dirs = {record_label(r): Path(r.extra["images"]) for r in recs}
     reals = Path(ref.extra.get("reals", ""))
     label_dir = Path(ref.extra.get("labels", ""))
     ids = sorted(p.stem for p in next(iter(gen_dirs.values())).glob("*.png"))[:GRID_IDS]
@@ -140,7 +155,7 @@ def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] |
             cells.append(None)
         for name, d in gen_dirs.items():
             src = d / f"{i}.png"
-            dst = img_dir / f"{dataset}-{i}-{name}.png"
+            dst = img_dir / f"{dataset}-{i}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.png"
             if src.is_file():
                 shutil.copyfile(src, dst)
                 cells.append(dst.relative_to(out).as_posix())
