@@ -138,7 +138,7 @@ def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: str | P
 
         transform = style_transform(model, ds, **style)
     return generate_split(model, ds, out_dir, seed=seed, batch_size=batch_size, samples=samples,
-                          progress=progress, transform_batch=transform)
+                          progress=progress, transform_batch=transform, stats_dataset=s.open("train"))
 
 
 # --- run ----------------------------------------------------------------------------------------
@@ -236,7 +236,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     t = time.perf_counter()
     val = s.open("val")
-    images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress)
+    images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress,
+                            stats_dataset=s.open("train"))
     timings["generate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

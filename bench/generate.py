@@ -37,18 +37,21 @@ def generate_split(
     samples: int = 1,
     progress: bool = True,
     transform_batch: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    stats_dataset: Any = None,
 ) -> Path:
     """Generate every sample of ``dataset`` into ``out_dir`` (built in a temp folder, then renamed).
 
     With ``samples == 1`` the files are ``<label stem>.png``; with ``samples = K`` they are
     ``<stem>_s<k>.png`` and ``samples.json`` records the seed of each, so diversity can be scored.
+    ``stats_dataset`` is what ``before_generate`` may use (OASIS re-estimates BatchNorm statistics on the
+    training label maps, as the official code does); default: ``dataset``.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         method.train_mode(False)
-        method.before_generate(dataset)
+        method.before_generate(stats_dataset if stats_dataset is not None else dataset)
         seeds_used: dict[str, list[int]] = {}
         n = len(dataset)
         bar = tqdm(total=n * samples, desc=f"generate {method.name}", file=sys.stderr, disable=not progress, leave=False)

@@ -73,18 +73,21 @@ class SPADEConfig(MethodConfig):
 def init_weights(net: nn.Module, init_type: str = "xavier", gain: float = 0.02) -> None:
     """The official ``BaseNetwork.init_weights``.
 
-    It touches only a module's ``weight`` *parameter*: spectral-norm convs keep torch's default init of
-    ``weight_orig`` because the official code writes to the derived ``weight`` tensor, which has no effect.
+    For spectral-norm convs the official code initialises ``module.weight``, which right after
+    ``spectral_norm`` shares storage with ``weight_orig``: so ``weight_orig`` gets the xavier init too.
     """
     if init_type == "none":
         return
     for m in net.modules():
         name = type(m).__name__
-        w = m._parameters.get("weight") if hasattr(m, "_parameters") else None
+        params = getattr(m, "_parameters", {})
+        w = params.get("weight")
+        if w is None:
+            w = params.get("weight_orig")
         if "BatchNorm2d" in name:
             if w is not None:
                 nn.init.normal_(w, 1.0, gain)
-            if m._parameters.get("bias") is not None:
+            if params.get("bias") is not None:
                 nn.init.constant_(m.bias, 0.0)
         elif ("Conv" in name or "Linear" in name) and w is not None:
             if init_type == "normal":
@@ -95,7 +98,7 @@ def init_weights(net: nn.Module, init_type: str = "xavier", gain: float = 0.02) 
                 nn.init.kaiming_normal_(w, a=0, mode="fan_in")
             elif init_type == "orthogonal":
                 nn.init.orthogonal_(w, gain=gain)
-            if m._parameters.get("bias") is not None:
+            if params.get("bias") is not None:
                 nn.init.constant_(m.bias, 0.0)
 
 

@@ -161,6 +161,11 @@ def train(
     end = total if stop_at is None else min(total, stop_at)
     method.train_mode(True)
     per_epoch = n // cfg.batch_size
+    # parameters each step must not differentiate: the other optimizers' (their grads would be discarded)
+    others = {
+        g: [p for k, o in optimizers.items() if k != g for grp in o.param_groups for p in grp["params"]]
+        for g in optimizers
+    }
     losses_f: dict[str, float] = {}
     t0 = time.perf_counter()
     bar = tqdm(range(start, end), total=end, initial=start, desc=f"train {method.name}", file=sys.stderr,
@@ -178,8 +183,15 @@ def train(
         for group, loss_fn in (("G", method.generator_loss), ("D", method.discriminator_loss)):
             opt = optimizers[group]
             opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                losses = loss_fn(data)
+            frozen = [p for p in others[group] if p.requires_grad]
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    losses = loss_fn(data)
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
             total_loss = sum(losses.values())
             if not torch.isfinite(total_loss):
                 bad = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items() if not torch.isfinite(v)) or "sum"
