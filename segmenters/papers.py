@@ -45,28 +45,14 @@ from segmenters.drn import DRNSeg
 from segmenters.face_parsing import UNet
 from segmenters.upernet import SYNCBN_PRIVATE_BUFFERS, UPerNet101
 
+# Class lists are stated once, with the datasets (the segmenters' output order is the dataset order).
+from bench.datasets.ade20k import ADE20K_CLASSES  # noqa: E402
+from bench.datasets.celebamask import CELEBAMASK_CLASSES  # noqa: E402
+from bench.datasets.cocostuff import COCOSTUFF_CLASSES  # noqa: E402
+
 PathLike = str | os.PathLike[str]
 Device = str | torch.device
 
-ADE20K_CLASSES = (
-    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
-    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair",
-    "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field", "armchair",
-    "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion", "base", "box",
-    "column", "signboard", "chest of drawers", "counter", "sand", "sink", "skyscraper", "fireplace",
-    "refrigerator", "grandstand", "path", "stairs", "runway", "case", "pool table", "pillow",
-    "screen door", "stairway", "river", "bridge", "bookcase", "blind", "coffee table", "toilet",
-    "flower", "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island", "computer",
-    "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus", "towel", "light", "truck", "tower",
-    "chandelier", "awning", "streetlight", "booth", "television receiver", "airplane", "dirt track",
-    "apparel", "pole", "land", "bannister", "escalator", "ottoman", "bottle", "buffet", "poster",
-    "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer", "plaything",
-    "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag", "minibike", "cradle",
-    "oven", "ball", "food", "step", "tank", "trade name", "microwave", "pot", "animal", "bicycle",
-    "lake", "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light",
-    "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower",
-    "radiator", "glass", "clock", "flag",
-)  # fmt: skip
 
 CITYSCAPES_TRAIN_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -74,37 +60,9 @@ CITYSCAPES_TRAIN_CLASSES = (
     "bicycle",
 )  # fmt: skip
 
-# kazuto1011/deeplab-pytorch data/datasets/cocostuff/labels.txt: index = COCO-Stuff id - 1. Eleven
+# COCOSTUFF_CLASSES follows kazuto1011/deeplab-pytorch's labels.txt (index = COCO-Stuff id - 1). Eleven
 # thing ids (street sign, hat, shoe, ...) have no annotations; the network still outputs all 182.
-COCOSTUFF_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "street sign", "stop sign", "parking meter", "bench", "bird",
-    "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "hat", "backpack",
-    "umbrella", "shoe", "eye glasses", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
-    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "plate", "wine glass", "cup", "fork", "knife", "spoon", "bowl",
-    "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake",
-    "chair", "couch", "potted plant", "bed", "mirror", "dining table", "window", "desk", "toilet",
-    "door", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven",
-    "toaster", "sink", "refrigerator", "blender", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush", "hair brush", "banner", "blanket", "branch", "bridge",
-    "building-other", "bush", "cabinet", "cage", "cardboard", "carpet", "ceiling-other",
-    "ceiling-tile", "cloth", "clothes", "clouds", "counter", "cupboard", "curtain", "desk-stuff",
-    "dirt", "door-stuff", "fence", "floor-marble", "floor-other", "floor-stone", "floor-tile",
-    "floor-wood", "flower", "fog", "food-other", "fruit", "furniture-other", "grass", "gravel",
-    "ground-other", "hill", "house", "leaves", "light", "mat", "metal", "mirror-stuff", "moss",
-    "mountain", "mud", "napkin", "net", "paper", "pavement", "pillow", "plant-other", "plastic",
-    "platform", "playingfield", "railing", "railroad", "river", "road", "rock", "roof", "rug", "salad",
-    "sand", "sea", "shelf", "sky-other", "skyscraper", "snow", "solid-other", "stairs", "stone",
-    "straw", "structural-other", "table", "tent", "textile-other", "towel", "tree", "vegetable",
-    "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone", "wall-tile", "wall-wood",
-    "water-other", "waterdrops", "window-blind", "window-other", "wood",
-)  # fmt: skip
 
-CELEBAMASK_CLASSES = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
-    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
 
 # Leaves of state_dict keys that never influence an eval-mode forward: a file may lack them.
 _INERT_BUFFERS = ("num_batches_tracked",)
