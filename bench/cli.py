@@ -133,7 +133,7 @@ def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in summaries.items()}, indent=2, default=str))
     else:
-        for split, s in summaries.items():
+        for s in summaries.values():
             click.echo(s.describe() if hasattr(s, "describe") else json.dumps(s.to_dict(), default=str))
     bad = [s for s in summaries.values() if not s.ok]
     if bad:

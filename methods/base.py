@@ -101,10 +101,10 @@ class Method(ABC):
     def discriminator_loss(self, data: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Named discriminator losses for one batch; the trainer sums them."""
 
-    def after_step(self, iteration: int) -> None:
+    def after_step(self, iteration: int) -> None:  # noqa: B027 - optional hook
         """Hook after both updates (EMA)."""
 
-    def before_generate(self, batches: Any) -> None:
+    def before_generate(self, batches: Any) -> None:  # noqa: B027 - optional hook
         """Hook before evaluation (OASIS re-estimates BatchNorm statistics of its EMA generator)."""
 
     # --- generation ---------------------------------------------------------------------------

@@ -37,6 +37,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+# Class lists are stated once, with the datasets (the segmenters' output order is the dataset order).
+from bench.datasets.ade20k import ADE20K_CLASSES  # noqa: E402
+from bench.datasets.celebamask import CELEBAMASK_CLASSES  # noqa: E402
+from bench.datasets.cocostuff import COCOSTUFF_CLASSES  # noqa: E402
 from bench.errors import CheckpointError, ConfigError, DataError, WeightsNotFoundError
 from segmenters import SEGMENTERS
 from segmenters.base import Segmenter
@@ -44,11 +48,6 @@ from segmenters.deeplabv2 import MSC, deeplabv2_resnet101_msc
 from segmenters.drn import DRNSeg
 from segmenters.face_parsing import UNet
 from segmenters.upernet import SYNCBN_PRIVATE_BUFFERS, UPerNet101
-
-# Class lists are stated once, with the datasets (the segmenters' output order is the dataset order).
-from bench.datasets.ade20k import ADE20K_CLASSES  # noqa: E402
-from bench.datasets.celebamask import CELEBAMASK_CLASSES  # noqa: E402
-from bench.datasets.cocostuff import COCOSTUFF_CLASSES  # noqa: E402
 
 PathLike = str | os.PathLike[str]
 Device = str | torch.device

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from methods.spade import ConvEncoder, SPADEGenerator
 from methods.common.discriminator import MultiscaleDiscriminator
+from methods.spade import ConvEncoder, SPADEGenerator
 from tests.parity.runner import assert_same_keys, check_case
 
 # (manifest, builder) for the official configurations: ade20k (151 = 150 + dontcare), coco (182 + dontcare

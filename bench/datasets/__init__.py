@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATASETS",
+    "check_dataset",
+    "check_split",
     "LOADERS",
     "SYNTHETIC_SPEC",
     "DatasetSpec",
