@@ -132,6 +132,19 @@ def list_split(root: Path | str, split: str, spec: DatasetSpec) -> SplitListing:
     return SplitListing(samples, unpaired, inst_dir if spec.has_instances else None)
 
 
+def resolve_index(index: int | tuple[int, int], n: int) -> tuple[int, np.random.Generator | None]:
+    """``ds[i]`` (evaluation: no randomness) or ``ds[i, aug_seed]`` (augmentation drawn from the seed)."""
+    if isinstance(index, tuple):
+        i, aug_seed = index
+        rng: np.random.Generator | None = np.random.default_rng(int(aug_seed))
+    else:
+        i, rng = index, None
+    i = int(i)
+    if not -n <= i < n:
+        raise IndexError(f"index {i} out of range for {n} samples")
+    return i, rng
+
+
 class CustomDataset(Dataset[Sample]):
     """A split of a dataset in the custom layout, preprocessed as SPADE does.
 
@@ -170,15 +183,7 @@ class CustomDataset(Dataset[Sample]):
         return len(self.samples)
 
     def __getitem__(self, index: int | tuple[int, int]) -> Sample:
-        if isinstance(index, tuple):
-            i, aug_seed = index
-            rng: np.random.Generator | None = np.random.default_rng(int(aug_seed))
-        else:
-            i, rng = index, None
-        i = int(i)
-        n = len(self.samples)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for {n} samples")
+        i, rng = resolve_index(index, len(self.samples))
         files = self.samples[i]
 
         image = read_image(files.image)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.datasets.custom import Sample, SplitSummary
+from bench.datasets.custom import Sample, SplitSummary, resolve_index
 from bench.datasets.io import (
     IMAGE_EXTENSIONS,
     check_same_size,
@@ -267,15 +267,7 @@ class LayoutDataset(Dataset[Sample]):
         return len(self.samples)
 
     def __getitem__(self, index: int | tuple[int, int]) -> Sample:
-        if isinstance(index, tuple):
-            i, aug_seed = index
-            rng: np.random.Generator | None = np.random.default_rng(int(aug_seed))
-        else:
-            i, rng = index, None
-        i = int(i)
-        n = len(self.samples)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for {n} samples")
+        i, rng = resolve_index(index, len(self.samples))
         s = self.samples[i]
         image, ids, instance, _, _ = self.load(s)
         pl = plan(self.preprocess, (image.shape[1], image.shape[0]), rng, path=s.image)
