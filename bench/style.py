@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from bench.errors import BenchError, ConfigError
 
 
@@ -20,7 +18,7 @@ def style_transform(model: Any, dataset: Any, *, style_from: str, swap_regions: 
     * ``interpolate=t``: ``(1 - t) own + t style`` for every class (with ``swap_regions``, only those).
     """
     try:
-        from methods.sean import class_ids, encode_styles
+        from methods.sean import class_ids, encode_styles, with_fallback
         from methods.sean import interpolate as lerp_codes
         from methods.sean import swap_regions as swap_codes
     except ImportError:
@@ -36,7 +34,6 @@ def style_transform(model: Any, dataset: Any, *, style_from: str, swap_regions: 
     model.train_mode(False)
     src_codes = encode_styles(model, src["image"][None], src["label"][None])
     classes = class_ids(model.spec, swap_regions) if swap_regions else None
-    present = src_codes.abs().sum(-1) > 0  # [1, C]: classes the style image has
 
     def transform(batch: dict[str, Any]) -> dict[str, Any]:
         own = encode_styles(model, batch["image"], batch["label"])
@@ -45,7 +42,7 @@ def style_transform(model: Any, dataset: Any, *, style_from: str, swap_regions: 
         elif classes is not None:
             codes = swap_codes(own, src_codes, classes)
         else:
-            codes = torch.where(present[..., None].to(own.device), src_codes.to(own).expand_as(own), own)
+            codes = with_fallback(src_codes.to(own).expand_as(own), own)
         return {**batch, "style_codes": codes}
 
     return transform
