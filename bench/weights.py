@@ -40,7 +40,16 @@ class WeightFile:
         return found
 
     def verify(self, path: Path) -> str:
-        """Return the file's sha256; raise if it disagrees with the published one."""
+        """Return the file's sha256; raise if it disagrees with the published one, or is a web page."""
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html")):
+            # Drive/Dropbox answer a scripted download with a confirmation page; with no published
+            # sha256 nothing else would catch it before torch.load fails on it far from here
+            raise BenchError(
+                f"{path}: is an HTML page, not the {self.filename} weights file (a download-confirmation page?); "
+                f"download it in a browser and run `bench weights import {self.name} PATH`"
+            )
         digest = sha256_file(path)
         if self.sha256 and digest != self.sha256:
             raise BenchError(f"{path}: sha256 {digest[:12]}… does not match {self.name}'s {self.sha256[:12]}…")

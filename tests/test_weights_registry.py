@@ -97,6 +97,23 @@ def test_fetch_downloads_and_verifies(entry: tuple[WeightFile, Path], tmp_path: 
     assert fetch(wf.name).read_bytes() == PAYLOAD  # an unreachable URL falls through to the next
 
 
+def test_an_html_page_is_refused_even_without_a_sha256(bench_cache: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drive/Dropbox serve a confirmation page to scripts; with no published digest only its content shows it."""
+    page = tmp_path / "uc"
+    page.write_bytes(b"\n  <!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>")
+    monkeypatch.setitem(WEIGHTS._entries, "nodigest", WeightFile(name="nodigest", filename="G.pth",
+                                                                 urls=(page.as_uri(),)))
+    with pytest.raises(BenchError, match="is an HTML page, not the G.pth weights file"):
+        fetch("nodigest")
+    with pytest.raises(BenchError, match="bench weights import nodigest PATH"):
+        import_file("nodigest", page)
+    assert locate("nodigest") is None
+    good = tmp_path / "G.pth"
+    good.write_bytes(PAYLOAD)
+    assert import_file("nodigest", good).read_bytes() == PAYLOAD
+
+
 def test_weights_ls_shows_present_and_missing(entry: tuple[WeightFile, Path]) -> None:
     wf, good = entry
 
