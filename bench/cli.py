@@ -267,18 +267,23 @@ def weights_import(name: str, path: Path) -> None:
 
 @cli.command("ablate")
 @method_options
-@click.option("--grid", multiple=True, required=True, metavar="FIELD=V1,V2",
+@click.option("--grid", multiple=True, metavar="FIELD=V1,V2",
               help="A config field and its values; repeat for a cartesian grid.")
+@click.argument("more_grid", nargs=-1, metavar="[FIELD=V1,V2]...")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--force", is_flag=True)
 @click.option("--device", default=None)
 def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], grid: tuple[str, ...],
-               seed: int, results: Path, force: bool, device: str | None) -> None:
-    """Run the cartesian GRID of config values (each cell a cached run) and record it for `bench report`."""
+               more_grid: tuple[str, ...], seed: int, results: Path, force: bool, device: str | None) -> None:
+    """Run the cartesian GRID of config values (each cell a cached run) and record it for `bench report`.
+
+    Grid axes come from --grid options and from trailing FIELD=V1,V2 arguments alike:
+    `--grid noise=on,off downsampling=on,off` is a 2x2 grid.
+    """
     from bench import api
 
-    path, records = api.ablate(method, dataset, api.parse_grid(grid), data_root=data_root,
+    path, records = api.ablate(method, dataset, api.parse_grid((*grid, *more_grid)), data_root=data_root,
                                overrides=parse_kv(overrides), seed=seed, results=results, force=force, device=device)
     for rec in records:
         click.echo(rec.summary())
