@@ -17,7 +17,7 @@ from torch import nn
 
 from bench.errors import ConfigError
 from methods.base import METHODS, Method, MethodConfig, preset
-from methods.common.labels import instance_edges, one_hot, spade_ids
+from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import GANMode, VGGLoss, feature_matching_loss, gan_loss
 
 NormKind = Literal["instance", "batch"]
@@ -443,6 +443,7 @@ class Pix2PixHDMethod(Method):
             num_classes=spec.num_classes,
             ignore_index=spec.ignore_index,
             dontcare=cfg.contain_dontcare_label,
+            dontcare_first=dontcare_channel_first(spec),
         )
         sem = one_hot(ids, label_nc(cfg, spec.num_classes))
         if not cfg.no_instance:

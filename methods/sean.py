@@ -34,7 +34,7 @@ from bench.errors import ConfigError
 from methods.base import METHODS, MethodConfig, noise_generator, preset
 from methods.common.architecture import leaky
 from methods.common.discriminator import MultiscaleDiscriminator
-from methods.common.labels import one_hot, spade_ids
+from methods.common.labels import dontcare_channel_first, one_hot, spade_ids
 from methods.common.losses import GANMode
 from methods.common.normalization import SPADE, ParamFreeNorm, spectral_conv
 from methods.common.normalization import param_free_norm as make_param_free_norm
@@ -101,6 +101,9 @@ class SEANConfig(MethodConfig):
     no_ganFeat_loss: bool = False
     no_vgg_loss: bool = False
     vgg_weights: str | None = None
+    # pixel L1 to the real image: not an official option (0 = off, as officially); the synthetic
+    # preset's stand-in for the VGG loss, whose ImageNet weights cannot be downloaded here
+    lambda_l1: float = 0.0
     # optimiser: with TTUR (default) G lr/2, D lr*2 and betas hard-coded to (0, 0.9) as the official
     # create_optimizers; beta1/beta2 (official defaults 0.5/0.999) apply only with no_TTUR
     lr: float = 0.0002
@@ -658,6 +661,7 @@ class SEANMethod(SPADEMethod):
             num_classes=self.spec.num_classes,
             ignore_index=self.spec.ignore_index,
             dontcare=self.cfg.contain_dontcare_label,
+            dontcare_first=dontcare_channel_first(self.spec),
         )
         return one_hot(ids, self.style_nc)
 

@@ -15,7 +15,7 @@ from torch import nn
 from methods.base import METHODS, Method, MethodConfig, noise_generator, preset
 from methods.common.architecture import SPADEResnetBlock, leaky
 from methods.common.discriminator import MultiscaleDiscriminator
-from methods.common.labels import instance_edges, one_hot, spade_ids
+from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import GANMode, VGGLoss, feature_matching_loss, gan_loss, kld_loss
 from methods.common.normalization import ParamFreeNorm, instance_norm_conv
 
@@ -55,6 +55,9 @@ class SPADEConfig(MethodConfig):
     no_ganFeat_loss: bool = False
     no_vgg_loss: bool = False
     vgg_weights: str | None = None  # path to vgg19-dcbb9e9d.pth; default: the weights cache
+    # pixel L1 to the real image: not an official option (0 = off, as officially); a stand-in for the
+    # VGG loss in the CPU presets, where the VGG19 weights cannot be downloaded
+    lambda_l1: float = 0.0
     # optimiser (TTUR: G lr/2, D lr*2, betas (0, 0.9))
     lr: float = 0.0002
     beta1: float = 0.0
@@ -283,7 +286,7 @@ class SPADEMethod(Method):
             num_classes=spec.num_classes,
             ignore_index=spec.ignore_index,
             dontcare=cfg.contain_dontcare_label,
-            dontcare_first=bool((spec.extra or {}).get("dontcare_channel_first")),
+            dontcare_first=dontcare_channel_first(spec),
         )
         sem = one_hot(ids, spec.num_classes + int(cfg.contain_dontcare_label))
         if not cfg.no_instance:
@@ -330,6 +333,8 @@ class SPADEMethod(Method):
             losses["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, weight=cfg.lambda_feat)
         if not cfg.no_vgg_loss:
             losses["VGG"] = self.vgg(fake, data["image"]) * cfg.lambda_vgg
+        if cfg.lambda_l1 > 0:
+            losses["L1"] = F.l1_loss(fake, data["image"]) * cfg.lambda_l1
         return losses
 
     def discriminator_loss(self, data: dict[str, Any]) -> dict[str, torch.Tensor]:

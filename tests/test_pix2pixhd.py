@@ -273,3 +273,14 @@ def test_synthetic_preset_builds_and_runs() -> None:
     }
     losses = m.generator_loss(m.prepare(batch))
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_input_follows_the_dataset_channel_order() -> None:
+    """A dataset that asks for the official ADE20K order ("other" in channel 0) gets it here too."""
+    label = torch.tensor([[0, 3], [255, 4]]).view(1, 1, 2, 2)
+    plain = tiny(no_instance=True).input_label(label, None)
+    assert plain[0].argmax(0).tolist() == [[0, 3], [5, 4]]
+    torch.manual_seed(0)
+    spec = replace(SPEC, ignore_index=255, extra={"dontcare_channel_first": True})
+    m = Pix2PixHDMethod(replace(Pix2PixHDMethod.tiny_config(), contain_dontcare_label=True, no_instance=True), spec)
+    assert m.input_label(label, None)[0].argmax(0).tolist() == [[1, 4], [0, 5]]

@@ -401,3 +401,18 @@ def test_official_size_checkpoint_loads_strictly(tmp_path: Path) -> None:
     assert loaded.keys() == sd.keys() and all(
         torch.equal(loaded[k], sd[k]) for k in ("up_1.ace_0.fc_mu18.weight", "Zencoder.model.14.weight")
     )
+
+
+def test_style_channels_follow_the_official_ade20k_channel_order() -> None:
+    """ADE20K's official channel order ("other" first) applies to the style one-hot as to the input, so the
+    codes encoded for style control sit in the rows the generator's ``fc_mu{j}`` expect."""
+    spec = replace(SPEC, ignore_index=255, extra={"dontcare_channel_first": True})
+    torch.manual_seed(0)
+    m = SEANMethod(replace(SEANMethod.tiny_config(), contain_dontcare_label=True), spec)
+    label = torch.tensor([[0, 3], [255, 4]]).view(1, 1, 2, 2)
+    style = m.style_segmap(label)
+    assert style.shape == (1, 6, 2, 2)
+    assert style[0].argmax(0).tolist() == [[1, 4], [0, 5]]  # unlabeled → channel 0, class k → k + 1
+    assert torch.equal(style, m.input_semantics(label, None)[:, : m.style_nc])
+    plain = SEANMethod(replace(SEANMethod.tiny_config(), contain_dontcare_label=True), replace(spec, extra={}))
+    assert plain.style_segmap(label)[0].argmax(0).tolist() == [[0, 3], [5, 4]]  # SPADE's default: dontcare last

@@ -54,6 +54,11 @@ def spade_ids(
     return ids
 
 
+def dontcare_channel_first(spec: object) -> bool:
+    """Whether ``spec`` asks for the official ADE20K channel order (see :func:`spade_ids`)."""
+    return bool((getattr(spec, "extra", None) or {}).get("dontcare_channel_first"))
+
+
 def oasis_ids(label: torch.Tensor, *, ignore_index: int | None) -> torch.Tensor:
     """OASIS: shift ids by +1 and put unlabeled pixels in class 0 ("unknown", weight 0 in the loss)."""
     ids = label + 1

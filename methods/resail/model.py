@@ -23,7 +23,7 @@ from torch import nn
 from bench.errors import ConfigError
 from methods.base import METHODS, preset
 from methods.common.discriminator import MultiscaleDiscriminator
-from methods.common.labels import instance_edges, one_hot, spade_ids
+from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import feature_matching_loss, gan_loss
 from methods.common.normalization import SPADE, ParamFreeNorm, instance_norm_conv
 from methods.resail.distortion import distorted_ground_truth
@@ -354,7 +354,7 @@ class RESAILMethod(SPADEMethod):
         cfg, spec = self.cfg, self.spec
         n = _label_nc(cfg, spec.num_classes)
         ids = spade_ids(label, num_classes=n, ignore_index=spec.ignore_index, dontcare=cfg.contain_dontcare_label,
-                        dontcare_first=bool((spec.extra or {}).get("dontcare_channel_first")))
+                        dontcare_first=dontcare_channel_first(spec))
         sem = one_hot(ids, n + int(cfg.contain_dontcare_label))
         if not cfg.no_instance:
             if instance is None:
