@@ -258,6 +258,21 @@ def test_training_steps_change_weights_and_losses_are_finite() -> None:
     assert torch.equal(before["up_3.ace_0.blending_gamma"], after["up_3.ace_0.blending_gamma"])
 
 
+def test_pixel_l1_is_off_by_default_and_weighted_when_on() -> None:
+    """``lambda_l1`` (the CPU presets' stand-in for VGG): absent at 0 (official), λ·mean|fake - real| otherwise."""
+    data = _method().prepare(_batch())
+    fixed = torch.linspace(-1, 1, data["image"].numel()).view_as(data["image"])
+    for lam in (0.0, 2.5):
+        m = _method(lambda_l1=lam)
+        m._fake = lambda _data: (fixed, None)  # type: ignore[method-assign]
+        losses = m.generator_loss(data)
+        if lam == 0:
+            assert "L1" not in losses
+        else:
+            torch.testing.assert_close(losses["L1"], lam * (fixed - data["image"]).abs().mean())
+    assert PRESETS[("sean", "celebamask")].lambda_l1 == 0.0  # official presets keep the official losses
+
+
 def _noisy_eval(m: SEANMethod) -> SEANMethod:
     """Train-mode passes first (spectral-norm vectors, BatchNorm running stats), then noise on, eval."""
     data = m.prepare(_batch(seed=9))
