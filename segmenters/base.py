@@ -19,6 +19,10 @@ class Segmenter(ABC):
     name: ClassVar[str]
     class_names: ClassVar[tuple[str, ...]]
     ignore_index: ClassVar[int] = 255
+    #: (H, W) the ``upsampled`` protocol resizes generated images to (bicubic) before ``predict``:
+    #: the resolution the segmenter was published at. None: the segmenter has no single size (it
+    #: rescales per image itself, or its dataset's images vary), so ``upsampled`` equals ``native``.
+    eval_size: tuple[int, int] | None = None
 
     @property
     def num_classes(self) -> int:

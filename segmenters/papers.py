@@ -245,6 +245,7 @@ class UPerNet101ADE20K(_PaperSegmenter):
     """
 
     name = "upernet101_ade20k"
+    eval_size = None  # its test rescales every image by short side itself (300..600), whatever the input
     class_names = ADE20K_CLASSES
     source = "CSAILVision/semantic-segmentation-pytorch@8f27c9b97d2ca7c6e05333d5766d144bf7d8c31b"
     MEAN = (0.485, 0.456, 0.406)
@@ -359,6 +360,7 @@ class DRN105Cityscapes(_PaperSegmenter):
     """
 
     name = "drn105_cityscapes"
+    eval_size = (1024, 2048)  # Cityscapes' own resolution, at which DRN-D-105's 75.6% val mIoU was measured
     class_names = CITYSCAPES_TRAIN_CLASSES
     source = "fyu/drn@d75db2ee7070426db7a9264ee61cf489f8cf178c"
     MEAN = (0.29010095242892997, 0.32808144844279574, 0.28696394422942517)
@@ -445,6 +447,7 @@ class DeepLabV2COCOStuff(_PaperSegmenter):
     """
 
     name = "deeplabv2_cocostuff"
+    eval_size = None  # COCO images have no common size; the authors feed each at its own
     class_names = COCOSTUFF_CLASSES
     source = "kazuto1011/deeplab-pytorch@4219467fa5de07985f834f1bd8c04c186dc8f6d8"
     MEAN_BGR = (104.008, 116.669, 122.675)
@@ -521,6 +524,7 @@ class UNetCelebAMask(_PaperSegmenter):
                 network, checkpoint, what="CelebAMask-HQ face-parsing U-Net"
             )
         self.imsize = imsize
+        self.eval_size = (imsize, imsize)  # the official test scores 512x512 predictions
         self._setup(network, device, weights)
 
     @staticmethod

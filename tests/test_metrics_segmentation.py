@@ -159,3 +159,40 @@ def test_metric_registry_directions_and_formats() -> None:
     assert lower_is_better == {"fid", "kid", "rmse"}
     # scores are stored as fractions; the format spec shows them as percentages
     assert METRICS.get("miou").format(miou(HAND_CONF)) == "55.7%"
+
+
+def test_upsampled_protocol_segments_at_the_segmenters_size(tmp_path) -> None:  # noqa: ANN001
+    """``upsampled`` feeds the segmenter bicubic copies at its ``eval_size`` and labels nearest-resized to it;
+    ``native`` feeds the generated size; a segmenter with no ``eval_size`` is scored natively either way."""
+    from PIL import Image
+
+    from bench.datasets.spec import DatasetSpec
+    from bench.evaluate import segmentation_scores
+
+    spec = DatasetSpec.tiny(num_classes=2, image_size=(8, 8))
+    label = torch.zeros(1, 8, 8, dtype=torch.int64)
+    label[:, :, 4:] = 1  # right half class 1
+    val = [{"id": "a", "label": label, "path": "a.png"}]
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[:, 4:] = 255  # right half white
+    Image.fromarray(img).save(tmp_path / "a.png")
+
+    class Threshold:
+        """Class 1 where the image is bright; records the size it was given."""
+
+        class_names = ("dark", "bright")
+        num_classes, ignore_index = 2, 255
+
+        def __init__(self, eval_size):  # noqa: ANN001
+            self.eval_size, self.seen = eval_size, []
+
+        def predict(self, images: torch.Tensor) -> torch.Tensor:
+            self.seen.append(tuple(images.shape[-2:]))
+            return (images.mean(1) > 0.5).long()
+
+    for eval_size, protocol, want in [((32, 16), "upsampled", (32, 16)), ((32, 16), "native", (8, 8)),
+                                      (None, "upsampled", (8, 8))]:
+        seg = Threshold(eval_size)
+        out = segmentation_scores(seg, tmp_path, val, spec, protocol=protocol, progress=False)
+        assert seg.seen == [want]
+        assert out["accu"] == 1.0 and out["miou"] == 1.0  # labels were resized with the images
