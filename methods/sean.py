@@ -799,7 +799,7 @@ preset("sean", "cityscapes", SEANConfig(
 # Synthetic: SPADE's synthetic widths and schedule (600 iterations, batch 8), a 32-d style. Two departures
 # from the official options, both measured on this preset (PSNR on 96 val images after 600 iterations):
 # * VGG is off (its ImageNet weights cannot be downloaded here; --set no_vgg_loss=false turns it on) and
-#   a pixel L1 (lambda_l1=100) stands in for it as the reconstruction term: L1 weight 10 / 30 / 100 gave
+#   a pixel L1 (lambda_l1=100) stands in for it as the reconstruction term: L1 weight 10 / 30 / 100 (init 1.0) gave
 #   15.9 / 16.7 / 17.8 dB (the GAN terms alone paint textures that cost PSNR);
 # * init_variance 1.0 instead of 0.02: at 0.02 the style path (Zencoder → fc_mu → conv_gamma, three
 #   layers initialised near 0) barely moves the output in 600 iterations (own style 16.21 dB vs another
