@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -100,6 +101,14 @@ class Method(ABC):
     @abstractmethod
     def discriminator_loss(self, data: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Named discriminator losses for one batch; the trainer sums them."""
+
+    @cached_property
+    def vgg(self) -> nn.Module:
+        """The VGG19 perceptual loss (``cfg.vgg_weights``), built on first use: configs that never call it
+        never need its ImageNet weights."""
+        from methods.common.losses import VGGLoss
+
+        return VGGLoss(getattr(self.cfg, "vgg_weights", None)).to(self.device)
 
     def after_step(self, iteration: int) -> None:  # noqa: B027 - optional hook
         """Hook after both updates (EMA)."""

@@ -23,7 +23,6 @@ from bench.errors import ConfigError, DataError
 from methods.base import METHODS, Method, MethodConfig, noise_generator, preset
 from methods.common.architecture import SPADEResnetBlock, leaky
 from methods.common.labels import one_hot
-from methods.common.losses import VGGLoss
 from methods.common.normalization import SPADE, ParamFreeNorm, spectral_conv
 
 #: G's channel multipliers of ``channels_G`` (official ``self.channels``): 6 blocks, 5 upsamplings
@@ -345,16 +344,9 @@ class OASISMethod(Method):
         nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
         if not cfg.no_EMA:
             nets["netEMA"] = copy.deepcopy(netG).requires_grad_(False)
-        self._vgg: VGGLoss | None = None
         #: whether netEMA's BatchNorm statistics lag behind its weights (EMA'd, not measured)
         self.ema_stats_stale = True
         return nets
-
-    @property
-    def vgg(self) -> VGGLoss:
-        if self._vgg is None:
-            self._vgg = VGGLoss(self.cfg.vgg_weights).to(self.device)
-        return self._vgg
 
     @property
     def generating_net(self) -> str:

@@ -18,7 +18,7 @@ from torch import nn
 from bench.errors import ConfigError
 from methods.base import METHODS, Method, MethodConfig, preset
 from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
-from methods.common.losses import GANMode, VGGLoss, feature_matching_loss, gan_loss
+from methods.common.losses import GANMode, feature_matching_loss, gan_loss
 
 NormKind = Literal["instance", "batch"]
 
@@ -392,15 +392,8 @@ class Pix2PixHDMethod(Method):
             )
         for net in nets.values():
             weights_init(net)
-        self._vgg: VGGLoss | None = None
         self._global_frozen = False
         return nets
-
-    @property
-    def vgg(self) -> VGGLoss:
-        if self._vgg is None:
-            self._vgg = VGGLoss(self.cfg.vgg_weights).to(self.device)
-        return self._vgg
 
     def generator_keys(self) -> list[str]:
         return ["netG", "netE"] if self.cfg.instance_feat else ["netG"]

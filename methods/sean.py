@@ -638,7 +638,6 @@ class SEANMethod(SPADEMethod):
         nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
         for net in nets.values():
             init_weights(net, cfg.init_type, cfg.init_variance)
-        self._vgg = None
         return nets
 
     def generator_keys(self) -> list[str]:

@@ -16,7 +16,7 @@ from methods.base import METHODS, Method, MethodConfig, noise_generator, preset
 from methods.common.architecture import SPADEResnetBlock, leaky
 from methods.common.discriminator import MultiscaleDiscriminator
 from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
-from methods.common.losses import GANMode, VGGLoss, feature_matching_loss, gan_loss, kld_loss
+from methods.common.losses import GANMode, feature_matching_loss, gan_loss, kld_loss
 from methods.common.normalization import ParamFreeNorm, instance_norm_conv
 
 UpsamplingLayers = Literal["normal", "more", "most"]
@@ -242,14 +242,7 @@ class SPADEMethod(Method):
             nets["netE"] = ConvEncoder(ngf=cfg.ngf, crop_size=cfg.crop_size, z_dim=cfg.z_dim)
         for net in nets.values():
             init_weights(net, cfg.init_type, cfg.init_variance)
-        self._vgg: VGGLoss | None = None
         return nets
-
-    @property
-    def vgg(self) -> VGGLoss:
-        if self._vgg is None:
-            self._vgg = VGGLoss(self.cfg.vgg_weights).to(self.device)
-        return self._vgg
 
     def generator_keys(self) -> list[str]:
         return ["netG", "netE"] if self.cfg.use_vae else ["netG"]

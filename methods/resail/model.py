@@ -339,7 +339,6 @@ class RESAILMethod(SPADEMethod):
         )
         for net in (netG, netD):
             init_weights(net, cfg.init_type, cfg.init_variance)
-        self._vgg = None
         self.database: SegmentDB | None = None
         self.seg_net: nn.Module | None = None
         return {"netG": netG, "netD": netD}
