@@ -145,6 +145,23 @@ def resolve_index(index: int | tuple[int, int], n: int) -> tuple[int, np.random.
     return i, rng
 
 
+def preprocessed_sample(preprocess: Preprocess, image: np.ndarray, label: np.ndarray, instance: np.ndarray | None,
+                        rng: np.random.Generator | None, *, sample_id: str, image_path: Path,
+                        label_path: Path) -> Sample:
+    """One crop/flip plan applied to image, label and instance map, as tensors in SPADE's conventions."""
+    pl = plan(preprocess, (image.shape[1], image.shape[0]), rng, path=image_path)
+    image = apply(image, pl, kind="image")
+    label = apply(label, pl, kind="label")
+    # Scale like SPADE's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
+    image_t = torch.from_numpy(image).permute(2, 0, 1).to(torch.float32).div_(127.5).sub_(1.0)
+    label_t = torch.from_numpy(label.astype(np.int64))[None]
+    if instance is not None:
+        instance_t = torch.from_numpy(apply(instance, pl, kind="label").astype(np.int64))[None]
+    else:
+        instance_t = torch.zeros_like(label_t)
+    return {"image": image_t, "label": label_t, "instance": instance_t, "id": sample_id, "path": str(label_path)}
+
+
 class CustomDataset(Dataset[Sample]):
     """A split of a dataset in the custom layout, preprocessed as SPADE does.
 
@@ -196,23 +213,8 @@ class CustomDataset(Dataset[Sample]):
             instance = read_map(files.instance, "instance")
             check_same_size(size, (instance.shape[1], instance.shape[0]), files.image, files.instance)
 
-        pl = plan(self.preprocess, size, rng, path=files.image)
-        image = apply(image, pl, kind="image")
-        label = apply(label, pl, kind="label")
-        # Scale like SPADE's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
-        image_t = torch.from_numpy(image).permute(2, 0, 1).to(torch.float32).div_(127.5).sub_(1.0)
-        label_t = torch.from_numpy(label.astype(np.int64))[None]
-        if instance is not None:
-            instance_t = torch.from_numpy(apply(instance, pl, kind="label").astype(np.int64))[None]
-        else:
-            instance_t = torch.zeros_like(label_t)
-        return {
-            "image": image_t,
-            "label": label_t,
-            "instance": instance_t,
-            "id": files.id,
-            "path": str(files.label),
-        }
+        return preprocessed_sample(self.preprocess, image, label, instance, rng, sample_id=files.id,
+                                   image_path=files.image, label_path=files.label)
 
 
 @dataclass

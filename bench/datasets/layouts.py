@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
-from bench.datasets.custom import Sample, SplitSummary, resolve_index
+from bench.datasets.custom import Sample, SplitSummary, preprocessed_sample, resolve_index
 from bench.datasets.io import (
     IMAGE_EXTENSIONS,
     check_same_size,
@@ -28,7 +27,7 @@ from bench.datasets.io import (
     unknown_label_ids,
 )
 from bench.datasets.spec import DatasetSpec
-from bench.datasets.transforms import Preprocess, apply, plan
+from bench.datasets.transforms import Preprocess
 from bench.errors import ConfigError, DataError
 
 
@@ -270,17 +269,8 @@ class LayoutDataset(Dataset[Sample]):
         i, rng = resolve_index(index, len(self.samples))
         s = self.samples[i]
         image, ids, instance, _, _ = self.load(s)
-        pl = plan(self.preprocess, (image.shape[1], image.shape[0]), rng, path=s.image)
-        image = apply(image, pl, kind="image")
-        ids = apply(ids, pl, kind="label")
-        # Scale like SPADE's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
-        image_t = torch.from_numpy(image).permute(2, 0, 1).to(torch.float32).div_(127.5).sub_(1.0)
-        label_t = torch.from_numpy(ids.astype(np.int64))[None]
-        if instance is not None:
-            instance_t = torch.from_numpy(apply(instance, pl, kind="label").astype(np.int64))[None]
-        else:
-            instance_t = torch.zeros_like(label_t)
-        return {"image": image_t, "label": label_t, "instance": instance_t, "id": s.id, "path": str(s.label)}
+        return preprocessed_sample(self.preprocess, image, ids, instance, rng, sample_id=s.id, image_path=s.image,
+                                   label_path=s.label)
 
     @classmethod
     def check_split(cls, root: Path | str, split: str, spec: DatasetSpec, *, max_problems: int = 100) -> LayoutSummary:
