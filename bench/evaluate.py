@@ -12,7 +12,9 @@ exactly as the generator's inputs were, are segmented and scored like generated 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from bench.cache import cache_dir
+from bench.cache import cache_dir, code_fingerprint, files_fingerprint, key_digest
 from bench.errors import DataError, MetricError
 
 MIOU_CONVENTION = "all"  # mean over every class of the segmenter (classes absent everywhere count as 0? see metrics)
@@ -72,31 +74,82 @@ def to_eval_labels(spec: Any, label: torch.Tensor) -> torch.Tensor:
     return lut[label.clamp(0, 255)]
 
 
+#: bump when the exported PNGs change for the same inputs (the code fingerprint catches most edits)
+REALS_FORMAT = 2
+#: the code that decodes and preprocesses the real images: part of every reals cache key
+_REALS_CODE = ("bench.datasets.io", "bench.datasets.transforms", "bench.datasets.custom", "bench.datasets.layouts")
+
+
+def reals_identity(val: Any, spec: Any) -> dict[str, Any] | None:
+    """Everything that determines the exported real images, or ``None`` when ``val`` lists no files.
+
+    The preprocessing plan (mode, load and crop size, aspect ratio, flip), the loader and the version of
+    its code, the dataset's name and each image's id and content digest. Two datasets that differ in any
+    of these never share an export, whichever filled the cache first.
+    """
+    samples = getattr(val, "samples", None)
+    if samples is None or not all(hasattr(s, "image") for s in samples):
+        return None
+    pre = getattr(val, "preprocess", None)
+    loader = type(val)
+    return {
+        "format": REALS_FORMAT,
+        "code": code_fingerprint(*_REALS_CODE, loader.__module__),
+        "loader": f"{loader.__module__}.{loader.__qualname__}",
+        "dataset": spec.name,
+        "preprocess": dataclasses.asdict(pre) if dataclasses.is_dataclass(pre) else repr(pre),
+        "images": files_fingerprint((str(s.id), s.image) for s in samples),
+    }
+
+
 def export_reals(val: Any, spec: Any) -> Path:
-    """The real validation images as the generator saw them (eval preprocessing), cached as PNGs."""
-    ids = [s.id for s in val.samples] if hasattr(val, "samples") else [val[i]["id"] for i in range(len(val))]
+    """The real validation images as the generator saw them (eval preprocessing), cached as PNGs.
+
+    Args:
+        val: The validation split, opened with the evaluation preprocessing; ``val[i]["image"]`` is float32
+            ``[3, H, W]`` in [-1, 1].
+        spec: Its dataset spec.
+
+    Returns:
+        ``$BENCH_CACHE/reals/<dataset>-val-<H>x<W>-<key>/<id>.png``, uint8 RGB, where ``key`` hashes
+        :func:`reals_identity`. A split that lists no files is exported to a folder keyed by the hash of
+        the exported pixels themselves.
+
+    Raises:
+        DataError: a validation file is unreadable (raised by the loader, naming the file).
+    """
+    ident = reals_identity(val, spec)
     first = val[0]["image"]
     h, w = first.shape[-2:]
-    key = hashlib.sha256(
-        ("\n".join(f"{p.image}:{p.image.stat().st_size}" for p in val.samples) if hasattr(val, "samples")
-         else "\n".join(ids)).encode()
-    ).hexdigest()[:16]
-    out = cache_dir("reals") / f"{spec.name}-val-{h}x{w}-{key}"
-    if out.is_dir() and len(list(out.glob("*.png"))) == len(ids):
-        return out
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    parent = cache_dir("reals")
+    if ident is not None:
+        out = parent / f"{spec.name}-val-{h}x{w}-{key_digest(ident)}"
+        if (out / _REALS_DONE).is_file():
+            return out
+    tmp = Path(tempfile.mkdtemp(prefix=".reals.", dir=parent))
     try:
+        pixels = hashlib.sha256()
         for i in range(len(val)):
             s = val[i]
             img = ((s["image"].clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
             Image.fromarray(img).save(tmp / f"{s['id']}.png")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            pixels.update(f"{s['id']}\0{img.shape}\0".encode() + img.tobytes())
+        if ident is None:
+            out = parent / f"{spec.name}-val-{h}x{w}-px{pixels.hexdigest()[:16]}"
+            if (out / _REALS_DONE).is_file():
+                return out
+        (tmp / _REALS_DONE).write_text(json.dumps(ident or {"pixels": pixels.hexdigest()}, indent=1, default=str))
+        try:
+            os.replace(tmp, out)  # atomic; fails if a concurrent run already put a complete export there
+        except OSError:
+            if not (out / _REALS_DONE).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # our own temp folder (already renamed on success)
     return out
+
+
+_REALS_DONE = "reals.json"  # written last: a folder without it is incomplete and never used
 
 
 def _load_unit(path: Path) -> torch.Tensor:
@@ -144,42 +197,76 @@ def segmentation_scores(segmenter: Any, folder: Path, val: Any, spec: Any, *, pr
 
 
 def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid_layer: str = "2048",
-             device: str = "cpu", progress: bool = True, reconstruction: bool = True) -> Evaluation:
-    """All metrics of the generated ``images`` (one PNG per validation label, named by id)."""
+             device: str = "cpu", progress: bool = True, reconstruction: bool = True,
+             metrics: tuple[str, ...] | None = None, segmenter: Any = None) -> Evaluation:
+    """All requested metrics of the generated ``images`` (one PNG per validation label, named by id).
+
+    Args:
+        spec: The dataset spec (its segmenter, its evaluation label map).
+        val: The validation split, evaluation preprocessing (``val[i]["image"]`` float32 [3, H, W] in [-1, 1]).
+        images: Folder of ``<id>.png``, uint8 RGB, at the evaluated size.
+        protocol: ``native`` or ``upsampled`` (see the module docstring).
+        fid_layer: Inception feature for FID/KID ("2048" standard).
+        device: Where the networks run.
+        reconstruction: Compute PSNR/SSIM/RMSE against the paired real image (when ``metrics`` is None).
+        metrics: Metric keys to compute (``bench.preflight.ALL_METRICS``); ``None``: FID, KID, mIoU,
+            accuracy, and the reconstruction metrics when ``reconstruction``.
+        segmenter: A loaded segmenter (the preflight loads it); default: loaded here.
+
+    Returns:
+        The metrics (FID/KID raw, mIoU/accuracy fractions in [0, 1], PSNR dB, SSIM, RMSE on [0, 1]), the
+        real-image ceiling of the segmentation metrics, the weights and protocol identities.
+
+    Raises:
+        MetricError: unknown protocol, a generated image missing.
+        WeightsNotFoundError: the Inception or segmenter weights are missing.
+    """
     from bench.metrics.fid import fid_kid
     from bench.metrics.reconstruction import reconstruction_scores
-    from segmenters import load_segmenter
 
     if protocol not in ("native", "upsampled"):
         raise MetricError(f"unknown segmentation protocol {protocol!r}; use native or upsampled")
+    if metrics is None:
+        metrics = ("fid", "kid", "miou", "accu") + (("psnr", "ssim", "rmse") if reconstruction else ())
     reals = export_reals(val, spec)
     h, w = val[0]["image"].shape[-2:]
-    fk = fid_kid(images, reals, cache_key=f"{reals.name}-inception-{fid_layer}", feature_layer=fid_layer,
-                 device=device, verbose=False, save_cpu_ram=True)
-    segmenter = load_segmenter(segmenter_name(spec), device=device)
-    seg = segmentation_scores(segmenter, images, val, spec, protocol=protocol, progress=progress)
-    ceil = segmentation_scores(segmenter, reals, val, spec, protocol=protocol, progress=progress, desc="segment reals")
-    metrics = {"fid": float(fk["fid"]), "kid": float(fk["kid"]), "miou": float(seg["miou"]), "accu": float(seg["accu"])}
-    if reconstruction:
+    out: dict[str, float] = {}
+    ceiling: dict[str, float] = {}
+    weights: dict[str, Any] = {}
+    proto: dict[str, Any] = {"segmentation": protocol, "fid_resize": FID_RESIZE}
+    extra: dict[str, Any] = {"reals": str(reals), "labels": str(Path(val[0]["path"]).parent)}
+    if "fid" in metrics or "kid" in metrics:
+        fk = fid_kid(images, reals, cache_key=f"{reals.name}-inception-{fid_layer}", feature_layer=fid_layer,
+                     device=device, verbose=False, save_cpu_ram=True)
+        out.update({k: float(fk[k]) for k in ("fid", "kid") if k in metrics})
+        weights["inception"] = fk["inception"]
+        proto["fid"] = {k: fk[k] for k in ("feature_layer", "kid_subset_size", "kid_subsets", "torch_fidelity") if k in fk}
+        extra["kid_std"] = float(fk.get("kid_std", float("nan")))
+    if "miou" in metrics or "accu" in metrics:
+        if segmenter is None:
+            from segmenters import load_segmenter
+
+            segmenter = load_segmenter(segmenter_name(spec), device=device)
+        seg = segmentation_scores(segmenter, images, val, spec, protocol=protocol, progress=progress)
+        ceil = segmentation_scores(segmenter, reals, val, spec, protocol=protocol, progress=progress,
+                                   desc="segment reals")
+        out.update({k: float(seg[k]) for k in ("miou", "accu") if k in metrics})
+        ceiling.update({k: float(ceil[k]) for k in ("miou", "accu") if k in metrics})
+        weights["segmenter"] = segmenter.identity()
+        size = getattr(segmenter, "eval_size", None) if protocol == "upsampled" else None
+        proto["segmentation_size"] = list(size or (h, w))
+        proto["miou_convention"] = seg["miou_convention"]
+        extra["segment_images_per_s"] = seg["images_per_s"]
+    if any(m in metrics for m in ("psnr", "ssim", "rmse")):
         rec = reconstruction_scores(images, reals)
-        metrics.update({"psnr": float(rec["psnr"]), "ssim": float(rec["ssim"]), "rmse": float(rec["rmse"])})
+        out.update({k: float(rec[k]) for k in ("psnr", "ssim", "rmse") if k in metrics})
+        proto["reconstruction_reference"] = "paired real validation image"
+    order = ("fid", "kid", "miou", "accu", "psnr", "ssim", "rmse")
     return Evaluation(
-        metrics=metrics,
-        ceiling={"miou": float(ceil["miou"]), "accu": float(ceil["accu"])},
-        weights={"segmenter": segmenter.identity(), "inception": fk["inception"]},
-        protocol={
-            "segmentation": protocol,
-            "segmentation_size": list(getattr(segmenter, "eval_size", None) or (h, w)) if protocol == "upsampled" else [h, w],
-            "miou_convention": seg["miou_convention"],
-            "fid": {k: fk[k] for k in ("feature_layer", "kid_subset_size", "kid_subsets", "torch_fidelity") if k in fk},
-            "fid_resize": FID_RESIZE,
-            "reconstruction_reference": "paired real validation image",
-        },
+        metrics={k: out[k] for k in order if k in out},
+        ceiling=ceiling,
+        weights=weights,
+        protocol=proto,
         n_images=len(val),
-        extra={
-            "kid_std": float(fk.get("kid_std", float("nan"))),
-            "segment_images_per_s": seg["images_per_s"],
-            "reals": str(reals),
-            "labels": str(Path(val[0]["path"]).parent),
-        },
+        extra=extra,
     )

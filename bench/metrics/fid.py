@@ -17,7 +17,6 @@ are fixed and recorded in the result:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import sys
 from collections.abc import Iterator
@@ -149,8 +148,10 @@ def fid_kid(
     subset = min(kid_subset_size, len(gen_files), len(real_files))
     real_cache = None
     if cache_key is not None:
-        # torch-fidelity's cache name covers neither the weight file nor the folder contents: add both.
-        real_cache = f"{cache_key}-w{weights.sha256[:12]}-f{_listing_fingerprint(real_files)[:12]}"
+        # torch-fidelity's cache name covers neither the weight file, nor the folder's content, nor its own
+        # version (which computes the features): add all three.
+        real_cache = (f"{cache_key}-w{weights.sha256[:12]}-f{_content_fingerprint(real_files)[:12]}"
+                      f"-tf{torch_fidelity.__version__}")
 
     kwargs: dict[str, Any] = {
         "input1": str(Path(generated)),
@@ -196,12 +197,11 @@ def fid_kid(
     }
 
 
-def _listing_fingerprint(files: list[Path]) -> str:
-    """sha256 over file names and sizes: cheap, and changes when files are added, removed or rewritten."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
-    return h.hexdigest()
+def _content_fingerprint(files: list[Path]) -> str:
+    """sha256 over file names and content digests: any changed byte gives a new real-feature cache entry."""
+    from bench.cache import files_fingerprint
+
+    return files_fingerprint((f.name, f) for f in files)
 
 
 @contextlib.contextmanager
