@@ -381,6 +381,17 @@ class RESAILMethod(SPADEMethod):
         self.database = database_for(self.cfg, self.spec, root, device=self._retrieval_device())
         return self.database
 
+    def reads_instances(self) -> bool:
+        """Instance edges (``no_instance=False``), and retrieval splits thing segments by instance."""
+        return super().reads_instances() or bool(self.spec.has_instances)
+
+    def bind_data(self, train_root: Any, *, train_set: Any = None, progress: bool = True) -> None:
+        """Load (or build once, cached) the retrieval database of ``train_root``'s train split, any layout."""
+        if self.database is None:
+            root = Path(self.cfg.database_root) if self.cfg.database_root else Path(train_root)
+            self.database = database_for(self.cfg, self.spec, root, device=self._retrieval_device(),
+                                         progress=progress)
+
     def before_generate(self, batches: Any) -> None:
         """Load the database of the dataset being generated from, when it is in the custom layout."""
         root = getattr(batches, "root", None)

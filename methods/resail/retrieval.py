@@ -34,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
-from bench.cache import atomic_write, cache_dir
+from bench.cache import atomic_write, cache_dir, code_fingerprint
 from bench.errors import DataError
 
 MASK_SIZE = 128  # official: masks are compared at 128x128
@@ -619,16 +619,24 @@ def build_database(
     return db
 
 
-def _fingerprint(root: Path, split: str) -> str:
-    """Hash of the label files' names, sizes and mtimes: a changed dataset gets a new database."""
-    h = hashlib.sha256()
-    for sub in (f"{split}_label", f"{split}_inst", f"{split}_img"):
-        folder = root / sub
-        if folder.is_dir():
-            for p in sorted(folder.iterdir()):
-                st = p.stat()
-                h.update(f"{sub}/{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()
+def _fingerprint(root: Path, spec: Any, preprocess: Any) -> str:
+    """Content digest of every file of ``root``'s train split, as its layout's loader lists them.
+
+    Works for every layout (custom, the official Cityscapes/ADE20K/COCO-Stuff/CelebAMask-HQ ones,
+    synthetic): a changed, added or removed file gives a new database.
+    """
+    from bench.cache import files_fingerprint
+    from bench.datasets import open_split
+
+    ds = open_split(spec, root, "train", preprocess)
+    files: list[tuple[str, Path]] = []
+    for s in getattr(ds, "samples", []):
+        for role in ("image", "label", "instance"):
+            p = getattr(s, role, None)
+            if p is not None:
+                files.append((f"{s.id}/{role}", Path(p)))
+        files += [(f"{s.id}/part{cls}", Path(p)) for cls, p in getattr(s, "parts", ())]
+    return files_fingerprint(files)
 
 
 def database_path(root: str | Path, spec: Any, *, preprocess: Any = None, preserved_ratio: float = 0.9,
@@ -639,7 +647,8 @@ def database_path(root: str | Path, spec: Any, *, preprocess: Any = None, preser
         "version": DB_VERSION, "root": str(root), "spec": spec.name, "classes": spec.num_classes,
         "things": list(spec.thing_classes), "ignore": spec.ignore_index, "instances": spec.has_instances,
         "preprocess": asdict(preprocess) if is_dataclass(preprocess) else repr(preprocess),
-        "ratio": preserved_ratio, "max_images": max_images, "k": k, "files": _fingerprint(root, "train"),
+        "ratio": preserved_ratio, "max_images": max_images, "k": k, "files": _fingerprint(root, spec, preprocess),
+        "code": code_fingerprint(__name__, "bench.datasets.io", "bench.datasets.transforms"),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return cache_dir("resail") / f"{spec.name}-{digest}.npz"
