@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import platform
 import subprocess
 import time
@@ -43,10 +42,12 @@ class Setup:
         )
         return p if train else p.for_eval()
 
-    def open(self, split: str, *, train: bool = False) -> Any:
+    def open(self, split: str, *, train: bool = False, spec: Any = None) -> Any:
+        """Open ``split`` with the training (random crop/flip) or evaluation preprocessing; ``spec``
+        overrides the dataset spec (:func:`bench.preflight.data_spec` drops unread instance maps)."""
         from bench.datasets import open_split
 
-        return open_split(self.spec, self.data_root, split, self.preprocess(train=train))
+        return open_split(spec or self.spec, self.data_root, split, self.preprocess(train=train))
 
     def build(self, device: str = "cpu", seed: int = 0) -> Any:
         return self.method_cls(self.cfg, self.spec, device, seed=seed)
@@ -112,11 +113,25 @@ def load_weights(model: Any, checkpoint: str | Path) -> dict[str, Any]:
 def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Path | None = None,
           overrides: dict[str, Any] | None = None, seed: int = 0, resume: bool = True,
           device: str | None = None, progress: bool = True, stop_at: int | None = None) -> Any:
+    """Train ``method`` on ``dataset``'s train split into ``out_dir/latest.pth`` (resumed when present).
+
+    The preflight (VGG weights, instance maps, the first sample, the generated size, norm statistics)
+    runs before the first iteration.
+
+    Raises:
+        BenchError: a preflight failure or a training failure (non-finite state), in one line.
+    """
+    from bench import preflight as pf
     from bench.training.trainer import train as train_loop
 
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
     model = s.build(device or default_device(), seed)
-    return train_loop(model, s.open("train", train=True), out_dir, seed=seed, dataset_name=s.spec.name,
+    train_set = s.open("train", train=True, spec=pf.data_spec(model, s.spec))
+    pf.check_vgg(model)
+    pf.check_first_samples(("train", train_set))
+    model.bind_data(s.data_root, progress=progress)
+    pf.check_shapes(model, train=train_set, seed=seed)
+    return train_loop(model, train_set, out_dir, seed=seed, dataset_name=s.spec.name,
                       resume=resume, stop_at=stop_at, progress=progress)
 
 
@@ -125,20 +140,32 @@ def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: str | P
              batch_size: int = 8, samples: int = 1, split: str = "val", device: str | None = None,
              progress: bool = True, style: dict[str, Any] | None = None) -> Path:
     """Generate ``split`` with a trained or official checkpoint; ``style`` = SEAN style control
-    (``{"style_from": id, "swap_regions": [names], "interpolate": t}``, see :mod:`bench.style`)."""
+    (``{"style_from": id, "swap_regions": [names], "interpolate": t}``, see :mod:`bench.style`).
+
+    Writes ``<id>.png`` (uint8 RGB) per label map into ``out_dir``. The preflight (the first sample, the
+    generated size) runs before any image is written.
+
+    Raises:
+        BenchError: a wrong checkpoint, a preflight failure, bad style arguments, in one line.
+    """
+    from bench import preflight as pf
     from bench.generate import generate_split
 
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
     model = s.build(device or default_device())
     load_weights(model, checkpoint)
-    ds = s.open(split)
+    dspec = pf.data_spec(model, s.spec)
+    ds = s.open(split, spec=dspec)
+    pf.check_first_samples((split, ds))
+    model.bind_data(s.data_root, progress=progress)
+    pf.check_shapes(model, ds, seed=seed)
     transform = None
     if style:
         from bench.style import style_transform
 
         transform = style_transform(model, ds, **style)
     return generate_split(model, ds, out_dir, seed=seed, batch_size=batch_size, samples=samples,
-                          progress=progress, transform_batch=transform, stats_dataset=s.open("train"))
+                          progress=progress, transform_batch=transform, stats_dataset=s.open("train", spec=dspec))
 
 
 # --- run ----------------------------------------------------------------------------------------
@@ -172,34 +199,72 @@ def environment() -> dict[str, str]:
     return env
 
 
-def data_fingerprint(root: Path, spec: Any) -> dict[str, Any]:
-    """Identify the data a run used: the generator's arguments for synthetic data, else a file listing hash."""
-    meta = root / "dataset.json"
-    if meta.is_file() and spec.extra.get("generator"):
-        return {"kind": "generated", "dataset_json_sha256": hashlib.sha256(meta.read_bytes()).hexdigest()}
-    h = hashlib.sha256()
-    for dirpath, _, files in sorted(os.walk(root)):
-        for f in sorted(files):
-            p = Path(dirpath) / f
-            h.update(f"{p.relative_to(root)}:{p.stat().st_size}\n".encode())
-    return {"kind": "files", "root": str(root.resolve()), "listing_sha256": h.hexdigest()}
+def sample_files(ds: Any) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every file a split's samples read: image, label, instance map, CelebAMask parts."""
+    files: list[tuple[str, Path]] = []
+    for smp in getattr(ds, "samples", None) or []:
+        for role in ("image", "label", "instance"):
+            p = getattr(smp, role, None)
+            if p is not None:
+                files.append((f"{smp.id}/{role}", Path(p)))
+        files += [(f"{smp.id}/part{cls}", Path(p)) for cls, p in getattr(smp, "parts", ())]
+    return files
+
+
+def data_fingerprint(splits: dict[str, Any]) -> dict[str, Any]:
+    """Identify the data a run used by content: sha256 over every sample's id, role and file digest.
+
+    Paths are relative (sample ids), so the same data in another folder or on another machine has the
+    same fingerprint, and any changed byte gives a new one. Digests are memoised by file stat
+    (:func:`bench.cache.file_digest`), so a re-run costs a ``stat`` per file.
+    """
+    from bench.cache import files_fingerprint
+
+    out: dict[str, Any] = {"kind": "content"}
+    for name, ds in splits.items():
+        files = sample_files(ds)
+        if not files:  # a loader without a file listing: fall back to the ids it returns
+            files_sha = hashlib.sha256("\n".join(str(ds[i]["id"]) for i in range(len(ds))).encode()).hexdigest()
+        else:
+            files_sha = files_fingerprint(files)
+        out[name] = {"n": len(ds), "files_sha256": files_sha}
+    return out
 
 
 def run(method: str, dataset: str, *, data_root: str | Path | None = None, checkpoint: str | Path | None = None,
         overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
         force: bool = False, device: str | None = None, progress: bool = True, batch_size: int = 16,
-        fid_layer: str = "2048", protocol: str = "native") -> RunRecord:
+        fid_layer: str = "2048", protocol: str = "native", metrics: str | tuple[str, ...] | None = None) -> RunRecord:
     """Train (or load ``checkpoint``) → generate the validation set → evaluate → one RunRecord.
 
-    The record is keyed by a hash of the inputs; an existing record is returned unless ``force``.
-    Training and generation live in ``results/work/<run_id>/`` and resume after an interruption.
+    The record is keyed by a hash of the inputs (config, seed, checkpoint digest, the data's content,
+    the evaluation identity, the metric set); an existing record is returned unless ``force``.
+    Before any long work the preflight (:mod:`bench.preflight`) checks weights, data, instance maps and
+    the generated size. Training and generation live in ``results/work/<run_id>/`` and resume after an
+    interruption.
+
+    Args:
+        metrics: ``"fid,kid"``-style list or tuple of metric keys to compute; ``None`` computes every
+            metric the dataset supports (a dataset with no evaluation segmenter skips mIoU/accuracy).
+            Skipped metrics and the reason are recorded in ``record.extra["skipped_metrics"]``.
+
+    Raises:
+        BenchError: any preflight failure (one line), or a failure of training, generation or evaluation.
     """
+    from bench import preflight as pf
     from bench.cache import sha256_file
     from bench.evaluate import evaluate, evaluation_identity
 
+    requested = pf.parse_metrics(metrics if isinstance(metrics, str) or metrics is None else ",".join(metrics))
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    plan = pf.metric_plan(s.spec, requested)
     store = RunStore(results)
     ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None
+    dev = device or default_device()
+    model = s.build(dev, seed)
+    dspec = pf.data_spec(model, s.spec)
+    train_set = s.open("train", train=True, spec=dspec)
+    val = s.open("val", spec=dspec)
     eval_id = evaluation_identity(s.spec, protocol=protocol, fid_layer=fid_layer)
     inputs = {
         "method": s.method_cls.name,
@@ -207,42 +272,50 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         "config": to_dict(s.cfg),
         "seed": seed,
         "checkpoint": ckpt_id["sha256"] if ckpt_id else "trained",
-        "data": data_fingerprint(s.data_root, s.spec),
+        "data": data_fingerprint({"train": train_set, "val": val}),
         "evaluation": eval_id,
+        "metrics": list(plan.metrics),
         "sisbench": __version__,
     }
     rid = run_id(inputs)
     if not force and (existing := store.get(rid)) is not None:
         log.info("cache hit: %s", store.path(rid))
         return existing
-    work = store.work_dir(rid)
-    dev = device or default_device()
-    timings: dict[str, float] = {}
+
+    # preflight: everything that can fail is checked before training, generation and evaluation
     t = time.perf_counter()
-    model = s.build(dev, seed)
+    plan = pf.load_segmenter_for(plan, s.spec, device=dev)
+    if checkpoint is None:
+        pf.check_vgg(model)
+    pf.check_first_samples(("train", train_set), ("val", val))
+    if checkpoint is not None:
+        weights_g = load_weights(model, checkpoint)
+    model.bind_data(s.data_root, progress=progress)
+    pf.check_shapes(model, val, train=train_set if checkpoint is None else None, seed=seed)
+    preflight_s = time.perf_counter() - t
+
+    work = store.work_dir(rid)
+    timings: dict[str, float] = {"preflight_s": preflight_s}
+    t = time.perf_counter()
     if checkpoint is None:
         from bench.training.trainer import train as train_loop
 
-        res = train_loop(model, s.open("train", train=True), work / "train", seed=seed, dataset_name=s.spec.name,
-                         progress=progress)
+        res = train_loop(model, train_set, work / "train", seed=seed, dataset_name=s.spec.name, progress=progress)
         ckpt_path = res.checkpoint
         weights_g = load_weights(model, ckpt_path)
         weights_g["iterations"] = res.iterations
-    else:
-        weights_g = load_weights(model, checkpoint)
     timings["train_or_load_s"] = time.perf_counter() - t
 
     from bench.generate import generate_split
 
     t = time.perf_counter()
-    val = s.open("val")
     images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress,
-                            stats_dataset=s.open("train"))
+                            stats_dataset=s.open("train", spec=dspec))
     timings["generate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     ev = evaluate(s.spec, val, images, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
-                  reconstruction=True)
+                  metrics=plan.metrics, segmenter=plan.segmenter)
     timings["evaluate_s"] = time.perf_counter() - t
     timings["total_s"] = sum(timings.values())
     record = RunRecord(
@@ -259,7 +332,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         timings=timings,
         env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        extra={"images": str(images), "n_images": ev.n_images, **ev.extra},
+        extra={"images": str(images), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
+               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra},
     )
     store.put(record)
     return record

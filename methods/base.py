@@ -110,6 +110,23 @@ class Method(ABC):
 
         return VGGLoss(getattr(self.cfg, "vgg_weights", None)).to(self.device)
 
+    # --- what a configuration needs (read by the preflight before any long work) ------------------
+    def reads_instances(self) -> bool:
+        """Whether training or generation reads instance maps (SPADE-family ``no_instance=False``)."""
+        return not bool(getattr(self.cfg, "no_instance", True))
+
+    def uses_vgg_loss(self) -> bool:
+        """Whether training computes the VGG19 perceptual loss (and so needs its ImageNet weights)."""
+        if hasattr(self.cfg, "add_vgg_loss"):  # OASIS: off unless asked for
+            return bool(self.cfg.add_vgg_loss)
+        return not bool(getattr(self.cfg, "no_vgg_loss", True))
+
+    def bind_data(self, train_root: Any, *, train_set: Any = None, progress: bool = True) -> None:  # noqa: B027
+        """Attach what a method takes from the training split beyond batches (RESAIL's retrieval database).
+
+        Called once by the orchestration after the preflight, before training or generation.
+        """
+
     def after_step(self, iteration: int) -> None:  # noqa: B027 - optional hook
         """Hook after both updates (EMA)."""
 

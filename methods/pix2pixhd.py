@@ -395,6 +395,10 @@ class Pix2PixHDMethod(Method):
         self._global_frozen = False
         return nets
 
+    def reads_instances(self) -> bool:
+        """Instance edges (``no_instance=False``) or instance-wise features (``instance_feat``)."""
+        return super().reads_instances() or bool(self.cfg.instance_feat)
+
     def generator_keys(self) -> list[str]:
         return ["netG", "netE"] if self.cfg.instance_feat else ["netG"]
 
