@@ -52,7 +52,8 @@ def method_options(f: Any) -> Any:
 
 # --- ls / config -----------------------------------------------------------------------------------
 @cli.command("ls")
-@click.argument("what", type=click.Choice(["methods", "datasets", "presets", "segmenters", "metrics", "runs", "weights"]))
+@click.argument("what", type=click.Choice(["methods", "datasets", "presets", "segmenters", "metrics", "runs", "weights",
+                                                   "reported"]))
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 def ls_cmd(what: str, results: Path) -> None:
     """List registered names, presets, stored runs or weight files."""
@@ -88,6 +89,12 @@ def ls_cmd(what: str, results: Path) -> None:
             click.echo(r.summary())
     elif what == "weights":
         _weights_ls()
+    elif what == "reported":
+        from bench.reported import DAGGER, format_row, load_reported
+
+        for row in load_reported():
+            click.echo(format_row(row))
+        click.echo(f"{DAGGER} not checked against the paper (bench/reported/*.json); mIoU and accuracy in percent")
 
 
 @cli.command("config")
@@ -354,11 +361,13 @@ def resail_index(dataset: str, data_root: Path | None, overrides: tuple[str, ...
 @cli.command("report")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/report"), show_default=True)
-def report_cmd(results: Path, out: Path) -> None:
+@click.option("--all-reported", is_flag=True,
+              help="Also show the papers' reported numbers for datasets without runs.")
+def report_cmd(results: Path, out: Path, all_reported: bool) -> None:
     """Write an HTML page (tables, image grid) plus CSV and Markdown tables from the run records."""
     from reports.render import render
 
-    click.echo(str(render(results, out)))
+    click.echo(str(render(results, out, all_reported=all_reported)))
 
 
 @cli.command("check")

@@ -21,7 +21,9 @@ from PIL import Image
 
 from bench.cache import atomic_write_text
 from bench.metrics import METRICS
+from bench.reported import ReportedRow, load_reported, reported_for
 from bench.store import RunRecord, RunStore
+from reports.reported import reported_rows
 
 MAIN_METRICS = ("miou", "accu", "fid")  # SPADE Table 1
 RECON_METRICS = ("psnr", "ssim", "rmse")
@@ -62,11 +64,19 @@ class Table:
     title: str
     dataset: str
     columns: list[dict[str, Any]]  # {name, label, arrow}
-    rows: list[dict[str, Any]]  # {label, cells: [{text, best}], ceiling: bool}
+    rows: list[dict[str, Any]]  # {label, cells: [{text, best}], ceiling: bool, kind, ...}
 
     def frame(self) -> pd.DataFrame:
-        data = {c["label"] + c["arrow"]: [row["cells"][i]["text"] for row in self.rows] for i, c in enumerate(self.columns)}
-        return pd.DataFrame(data, index=[r["label"] for r in self.rows])
+        """The table as CSV/Markdown see it; with reported rows, a ``source`` and a ``note`` column are added
+        (the separator row is left out: ``source`` already sets the paper rows apart)."""
+        rows = [r for r in self.rows if r.get("kind") != "separator"]
+        data = {c["label"] + c["arrow"]: [row["cells"][i]["text"] for row in rows] for i, c in enumerate(self.columns)}
+        frame = pd.DataFrame(data, index=[r["label"] for r in rows])
+        if any(r.get("kind") in ("reported", "delta") for r in rows):
+            default = {"ceiling": "run (real images)"}
+            frame.insert(0, "source", [r.get("source") or default.get(r.get("kind", ""), "run") for r in rows])
+            frame["note"] = [r.get("note", "") for r in rows]
+        return frame
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -100,13 +110,15 @@ def _table(title: str, dataset: str, df: pd.DataFrame, metrics: tuple[str, ...],
             v = latest[(latest.label == lab) & (latest.metric == c["name"])]["value"]
             val = float(v.iloc[0]) if len(v) else float("nan")
             cells.append({"text": _fmt(c["name"], val), "best": mark_best and len(labels) > 1 and val == best.get(c["name"])})
-        rows.append({"label": lab, "cells": cells, "ceiling": False})
+        newest = gen[gen.label == lab].iloc[-1]
+        rows.append({"label": lab, "cells": cells, "ceiling": False, "kind": "run", "method": newest.method,
+                     "run_id": newest.run_id, "source": f"run {newest.run_id}"})
     if with_ceiling:
         ceil = sub[sub.kind == "ceiling"].sort_values("created").groupby("metric").last()
         if not ceil.empty:
             cells = [{"text": _fmt(c["name"], float(ceil.loc[c["name"], "value"])) if c["name"] in ceil.index else "–",
                       "best": False} for c in columns]
-            rows.append({"label": "real images (ceiling)", "cells": cells, "ceiling": True})
+            rows.append({"label": "real images (ceiling)", "cells": cells, "ceiling": True, "kind": "ceiling"})
     return Table(title, dataset, columns, rows)
 
 
@@ -170,11 +182,16 @@ def load_ablations(results: str | Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
-def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = None, *,
+          reported: list[ReportedRow] | None = None, all_reported: bool = False) -> dict[str, Any]:
     """All tables of a report, as plain data (templates read only this).
 
     Every record appears in the main tables under its method's name (the newest record per method
-    and dataset); ablation manifests add one table each, a row per grid cell.
+    and dataset); ablation manifests add one table each, a row per grid cell. Below each dataset's
+    main and reconstruction table come the papers' reported rows for that dataset (``reported``,
+    default :func:`bench.reported.load_reported`; ``[]`` for none), each followed by its difference
+    to every run of the same method (:mod:`reports.reported`). Datasets without runs get reported-only
+    tables when ``all_reported``.
     """
     df = index(records)
     by_id = {r.run_id: r for r in records}
@@ -190,23 +207,36 @@ def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = Non
                         man["dataset"], sub, ABLATION_METRICS, with_ceiling=False, mark_best=True)) is not None:
             t.rows.sort(key=lambda r: [c["label"] for c in cells].index(r["label"]))
             ablation.append(t)
+    paper_rows = load_reported() if reported is None else reported
+    if all_reported:
+        datasets = sorted({*datasets, *(r.dataset for r in paper_rows)})
     for d in datasets:
         sub = df[df.dataset == d]
-        if (t := _table(f"{d}: segmentation and FID (SPADE Table 1 layout)", d, sub, MAIN_METRICS,
-                        with_ceiling=True, mark_best=True)) is not None:
-            main.append(t)
-        if (t := _table(f"{d}: reconstruction from the real image", d, sub, RECON_METRICS,
-                        with_ceiling=False, mark_best=True)) is not None:
-            recon.append(t)
+        for title, metrics, ceiling, tables in ((f"{d}: segmentation and FID (SPADE Table 1 layout)", MAIN_METRICS,
+                                                 True, main),
+                                                (f"{d}: reconstruction from the real image", RECON_METRICS,
+                                                 False, recon)):
+            t = _table(title, d, sub, metrics, with_ceiling=ceiling, mark_best=True) if not sub.empty else None
+            ours = reported_for(d, rows=paper_rows)
+            if t is None and all_reported:
+                shown = [m for m in metrics if any(m in r.metrics for r in ours)]
+                t = Table(title, d, [{"name": m, "label": METRICS.get(m).label,
+                                      "arrow": "↑" if METRICS.get(m).higher_is_better else "↓"} for m in shown], [])
+            if t is None:
+                continue
+            runs = [r for r in t.rows if r.get("kind") == "run"]
+            t.rows.extend(reported_rows(t.columns, runs, by_id, ours))
+            if t.rows:
+                tables.append(t)
     return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "index": df}
 
 
-def render(results: str | Path, out: str | Path) -> Path:
+def render(results: str | Path, out: str | Path, *, all_reported: bool = False) -> Path:
     """Write ``out/index.html``, ``out/tables.md`` and one CSV per table; returns the HTML path."""
     records = RunStore(results).all()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = build(records, load_ablations(results))
+    data = build(records, load_ablations(results), all_reported=all_reported)
     grids = [g for d in data["datasets"] if (g := _grid(records, d, out)) is not None]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
