@@ -40,6 +40,12 @@ def cli(verbose: bool) -> None:
     _setup_logging(verbose)
 
 
+OVERWRITE = click.option(
+    "--overwrite", is_flag=True,
+    help="Write into a non-empty folder sisbench did not create (same-named files are replaced; nothing is deleted).",
+)
+
+
 def method_options(f: Any) -> Any:
     f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a config field (type-checked); repeatable.")(f)
@@ -118,11 +124,12 @@ def data_grp() -> None:
 @click.option("--train", "n_train", default=2000, show_default=True)
 @click.option("--val", "n_val", default=200, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int) -> None:
+@OVERWRITE
+def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int, overwrite: bool) -> None:
     """Write the synthetic dataset in the custom layout ({train,val}_{img,label,inst}/)."""
     from bench.datasets import write_synthetic
 
-    click.echo(str(write_synthetic(out, size=size, n_train=n_train, n_val=n_val, seed=seed)))
+    click.echo(str(write_synthetic(out, size=size, n_train=n_train, n_val=n_val, seed=seed, overwrite=overwrite)))
 
 
 @data_grp.command("check")
@@ -177,11 +184,14 @@ def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tupl
 @click.option("--swap-regions", default=None, metavar="CLASS,...", help="SEAN: only these regions take the style.")
 @click.option("--interpolate", type=float, default=None, metavar="T",
               help="SEAN: (1-T)·own + T·style codes (T in [0, 1]).")
+@OVERWRITE
 def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path,
                  out: Path, seed: int, samples: int, batch_size: int, split: str, device: str | None,
-                 style_from: str | None, swap_regions: str | None, interpolate: float | None) -> None:
+                 style_from: str | None, swap_regions: str | None, interpolate: float | None, overwrite: bool) -> None:
     """Write one PNG per label map of SPLIT (named after the label file)."""
     from bench import api
+    from bench.generate import GENERATED_KIND
+    from bench.outputs import prepare_output_dir
 
     if samples < 1:
         raise BenchError(f"--samples must be >= 1, got {samples}")
@@ -191,7 +201,8 @@ def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: t
                  "swap_regions": [c for c in swap_regions.split(",") if c] if swap_regions else None}
     elif swap_regions is not None or interpolate is not None:
         raise BenchError("--swap-regions and --interpolate need --style-from IMAGE_ID (the image whose styles to use)")
-    path = api.generate(method, dataset, checkpoint, out, data_root=data_root, overrides=parse_kv(overrides),
+    target = prepare_output_dir(out, overwrite=overwrite, kind=GENERATED_KIND)  # refuse before the model loads
+    path = api.generate(method, dataset, checkpoint, target, data_root=data_root, overrides=parse_kv(overrides),
                         seed=seed, batch_size=batch_size, samples=samples, split=split, device=device, style=style)
     click.echo(str(path))
 
@@ -318,7 +329,9 @@ def segmenter_grp() -> None:
               help="Checkpoint path (default: the shipped segmenters/weights/synthetic_seg.pth).")
 @click.option("--iters", default=None, type=int, help="Optimisation steps (default: the shipped recipe).")
 @click.option("--seed", default=0, show_default=True)
-def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iters: int | None, seed: int) -> None:
+@OVERWRITE
+def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iters: int | None, seed: int,
+                    overwrite: bool) -> None:
     """Train the synthetic dataset's segmenter (the only one we train; the papers' are loaded)."""
     from bench.api import data_root_for
     from bench.datasets import DATASETS
@@ -330,7 +343,7 @@ def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iter
 
     root = data_root_for(DATASETS.get(dataset), data_root)
     kwargs = {"iters": iters} if iters is not None else {}
-    summary = train_synthetic_segmenter(root, out or CHECKPOINT, seed=seed, **kwargs)
+    summary = train_synthetic_segmenter(root, out or CHECKPOINT, seed=seed, overwrite=overwrite, **kwargs)
     click.echo(json.dumps(summary if isinstance(summary, dict) else getattr(summary, "__dict__", str(summary)),
                           indent=2, default=str))
 
@@ -361,13 +374,14 @@ def resail_index(dataset: str, data_root: Path | None, overrides: tuple[str, ...
 @cli.command("report")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/report"), show_default=True)
+@OVERWRITE
 @click.option("--all-reported", is_flag=True,
               help="Also show the papers' reported numbers for datasets without runs.")
-def report_cmd(results: Path, out: Path, all_reported: bool) -> None:
+def report_cmd(results: Path, out: Path, overwrite: bool, all_reported: bool) -> None:
     """Write an HTML page (tables, image grid) plus CSV and Markdown tables from the run records."""
     from reports.render import render
 
-    click.echo(str(render(results, out, all_reported=all_reported)))
+    click.echo(str(render(results, out, overwrite=overwrite, all_reported=all_reported)))
 
 
 @cli.command("check")

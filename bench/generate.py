@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from bench.outputs import OutputDir, as_output_dir
 from bench.seeding import image_seed
 from bench.training.trainer import collate
 from methods.base import Method
@@ -27,10 +26,28 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+GENERATED_KIND = "generated images"
+
+
+def _png(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _planned_ids(dataset: Any) -> list[str] | None:
+    """The sample ids of ``dataset`` without loading images, when the loader lists them (``.samples``)."""
+    samples = getattr(dataset, "samples", None)
+    if samples is None:
+        return None
+    ids = [getattr(s, "id", None) for s in samples]
+    return [str(i) for i in ids] if all(isinstance(i, str) for i in ids) else None
+
+
 def generate_split(
     method: Method,
     dataset: Any,
-    out_dir: str | Path,
+    out_dir: str | Path | OutputDir,
     *,
     seed: int = 0,
     batch_size: int = 8,
@@ -38,46 +55,51 @@ def generate_split(
     progress: bool = True,
     transform_batch: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     stats_dataset: Any = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Generate every sample of ``dataset`` into ``out_dir`` (built in a temp folder, then renamed).
+    """Generate every sample of ``dataset`` into ``out_dir``; returns the folder.
 
-    With ``samples == 1`` the files are ``<label stem>.png``; with ``samples = K`` they are
-    ``<stem>_s<k>.png`` and ``samples.json`` records the seed of each, so diversity can be scored.
-    ``stats_dataset`` is what ``before_generate`` may use (OASIS re-estimates BatchNorm statistics on the
-    training label maps, as the official code does); default: ``dataset``.
+    With ``samples == 1`` the files are ``<label stem>.png`` (uint8 RGB, the label map's size); with
+    ``samples = K`` they are ``<stem>_s<k>.png`` and ``samples.json`` records the seed of each, so
+    diversity can be scored. ``stats_dataset`` is what ``before_generate`` may use (OASIS re-estimates
+    BatchNorm statistics on the training label maps, as the official code does); default: ``dataset``.
+
+    ``out_dir`` follows :mod:`bench.outputs`: a missing/empty folder or an earlier sisbench output is
+    used (its stale files removed), any other non-empty folder is refused before the model runs unless
+    ``overwrite``; nothing sisbench did not write is ever deleted. Each PNG is written atomically and
+    the folder's ``.sisbench-manifest.json`` says ``"complete": true`` once all are there. Pass an
+    :class:`~bench.outputs.OutputDir` from :func:`~bench.outputs.prepare_output_dir` to check earlier.
+
+    Raises:
+        OutputDirError: ``out_dir`` holds files sisbench did not write (and not ``overwrite``).
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        method.train_mode(False)
-        method.before_generate(stats_dataset if stats_dataset is not None else dataset)
-        seeds_used: dict[str, list[int]] = {}
-        n = len(dataset)
-        bar = tqdm(total=n * samples, desc=f"generate {method.name}", file=sys.stderr, disable=not progress, leave=False)
-        for start in range(0, n, batch_size):
-            idx = list(range(start, min(n, start + batch_size)))
-            batch = collate([dataset[i] for i in idx])
-            if transform_batch is not None:
-                batch = transform_batch(batch)
-            data = method.prepare(batch)
-            for k in range(samples):
-                seeds = [image_seed(seed + k * 7919, i) for i in idx]
-                with torch.no_grad():
-                    images = to_uint8(method.generate(data, seeds))
-                for j, img in enumerate(images):
-                    stem = batch["id"][j]
-                    name = f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"
-                    Image.fromarray(img).save(tmp / name)
-                    seeds_used.setdefault(stem, []).append(seeds[j])
-                bar.update(len(idx))
-        bar.close()
-        if samples > 1:
-            (tmp / "samples.json").write_text(json.dumps({"seed": seed, "samples": samples, "seeds": seeds_used}, indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    out = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
+    planned = _planned_ids(dataset)
+    if planned is not None:  # claim every name up front: a clash with a user's file fails now, not at the end
+        names = [f"{i}.png" for i in planned] if samples == 1 else [f"{i}_s{k}.png" for i in planned for k in range(samples)]
+        out.claim([*names, "samples.json"] if samples > 1 else names)
+    method.train_mode(False)
+    method.before_generate(stats_dataset if stats_dataset is not None else dataset)
+    seeds_used: dict[str, list[int]] = {}
+    n = len(dataset)
+    bar = tqdm(total=n * samples, desc=f"generate {method.name}", file=sys.stderr, disable=not progress, leave=False)
+    for start in range(0, n, batch_size):
+        idx = list(range(start, min(n, start + batch_size)))
+        batch = collate([dataset[i] for i in idx])
+        if transform_batch is not None:
+            batch = transform_batch(batch)
+        data = method.prepare(batch)
+        for k in range(samples):
+            seeds = [image_seed(seed + k * 7919, i) for i in idx]
+            with torch.no_grad():
+                images = to_uint8(method.generate(data, seeds))
+            for j, img in enumerate(images):
+                stem = batch["id"][j]
+                name = f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"
+                out.write_bytes(name, _png(img))
+                seeds_used.setdefault(stem, []).append(seeds[j])
+            bar.update(len(idx))
+    bar.close()
+    if samples > 1:
+        out.write_text("samples.json", json.dumps({"seed": seed, "samples": samples, "seeds": seeds_used}, indent=1))
+    return out.finish()

@@ -7,9 +7,9 @@ The page is static HTML (jinja2, autoescaped) with its images copied beside it, 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
 
-from bench.cache import atomic_write_text
 from bench.metrics import METRICS
+from bench.outputs import OutputDir, prepare_output_dir
 from bench.reported import ReportedRow, load_reported, reported_for
 from bench.store import RunRecord, RunStore
 from reports.reported import reported_rows
@@ -29,6 +29,7 @@ MAIN_METRICS = ("miou", "accu", "fid")  # SPADE Table 1
 RECON_METRICS = ("psnr", "ssim", "rmse")
 ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table 3
 GRID_IDS = 4
+REPORT_KIND = "report"
 
 
 def record_label(r: RunRecord) -> str:
@@ -135,7 +136,7 @@ def colorize(label: np.ndarray) -> np.ndarray:
     return lut[label]
 
 
-def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] | None:
+def _grid(records: list[RunRecord], dataset: str, out: OutputDir) -> dict[str, Any] | None:
     recs = [r for r in records if r.dataset == dataset]
     recs = list({record_label(r): r for r in sorted(recs, key=lambda r: r.created)}.values())
     recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
@@ -146,31 +147,31 @@ def _grid(records: list[RunRecord], dataset: str, out: Path) -> dict[str, Any] |
     reals = Path(ref.extra.get("reals", ""))
     label_dir = Path(ref.extra.get("labels", ""))
     ids = sorted(p.stem for p in next(iter(gen_dirs.values())).glob("*.png"))[:GRID_IDS]
-    img_dir = out / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in ids:
         cells = []
         lab = label_dir / f"{i}.png"
         if lab.is_file():
-            dst = img_dir / f"{dataset}-{i}-label.png"
-            Image.fromarray(colorize(np.asarray(Image.open(lab)))).save(dst)
-            cells.append(dst.relative_to(out).as_posix())
+            dst = f"images/{dataset}-{i}-label.png"
+            buf = io.BytesIO()
+            Image.fromarray(colorize(np.asarray(Image.open(lab)))).save(buf, format="PNG")
+            out.write_bytes(dst, buf.getvalue())
+            cells.append(dst)
         else:
             cells.append(None)
         real = reals / f"{i}.png"
         if real.is_file():
-            dst = img_dir / f"{dataset}-{i}-real.png"
-            shutil.copyfile(real, dst)
-            cells.append(dst.relative_to(out).as_posix())
+            dst = f"images/{dataset}-{i}-real.png"
+            out.copy_file(dst, real)
+            cells.append(dst)
         else:
             cells.append(None)
         for name, d in gen_dirs.items():
             src = d / f"{i}.png"
-            dst = img_dir / f"{dataset}-{i}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.png"
+            dst = f"images/{dataset}-{i}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.png"
             if src.is_file():
-                shutil.copyfile(src, dst)
-                cells.append(dst.relative_to(out).as_posix())
+                out.copy_file(dst, src)
+                cells.append(dst)
             else:
                 cells.append(None)
         rows.append({"id": i, "cells": cells})
@@ -231,13 +232,21 @@ def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = Non
     return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "index": df}
 
 
-def render(results: str | Path, out: str | Path, *, all_reported: bool = False) -> Path:
-    """Write ``out/index.html``, ``out/tables.md`` and one CSV per table; returns the HTML path."""
+def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all_reported: bool = False) -> Path:
+    """Write ``out/index.html``, ``out/tables.md``, ``out/index.csv``, one CSV per table and the grid's
+    ``out/images/*.png``; returns the HTML path.
+
+    ``out`` follows :mod:`bench.outputs`: a new folder or an earlier report is (re)written, and files of
+    an earlier report that this one no longer has are removed; a non-empty folder sisbench did not write
+    is refused unless ``overwrite``, and nothing sisbench did not write is ever deleted.
+
+    Raises:
+        OutputDirError: ``out`` holds files sisbench did not write (and not ``overwrite``).
+    """
+    target = prepare_output_dir(out, overwrite=overwrite, kind=REPORT_KIND)
     records = RunStore(results).all()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = build(records, load_ablations(results), all_reported=all_reported)
-    grids = [g for d in data["datasets"] if (g := _grid(records, d, out)) is not None]
+    grids = [g for d in data["datasets"] if (g := _grid(records, d, target)) is not None]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
@@ -247,11 +256,13 @@ def render(results: str | Path, out: str | Path, *, all_reported: bool = False) 
     md = []
     for i, t in enumerate(data["main"] + data["recon"] + data["ablation"]):
         frame = t.frame()
-        frame.to_csv(out / f"table{i + 1}-{t.dataset}.csv")
+        target.write_text(f"table{i + 1}-{t.dataset}.csv", frame.to_csv())
         md.append(f"### {t.title}\n\n{frame.to_markdown() if _has_tabulate() else frame.to_string()}\n")
-    data["index"].to_csv(out / "index.csv", index=False)
-    atomic_write_text(out / "tables.md", "\n".join(md))
-    return atomic_write_text(out / "index.html", html)
+    target.write_text("index.csv", data["index"].to_csv(index=False))
+    target.write_text("tables.md", "\n".join(md))
+    html_path = target.write_text("index.html", html)
+    target.finish()
+    return html_path
 
 
 def _has_tabulate() -> bool:

@@ -24,7 +24,6 @@ import hashlib
 import io
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from bench.datasets.custom import list_split
 from bench.datasets.io import read_image, read_map
 from bench.datasets.synthetic import CLASS_NAMES, GENERATOR_VERSION, SYNTHETIC_SPEC, generate_sample
 from bench.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError, WeightsNotFoundError
+from bench.outputs import check_output_file, write_file_atomic
 from segmenters import SEGMENTERS
 from segmenters.base import Segmenter
 from segmenters.mmcv_ext_standin import ensure_mmseg_importable, standin_installed
@@ -277,6 +277,7 @@ def train_synthetic_segmenter(
     evaluate: bool = True,
     log_every: int = 100,
     num_threads: int = 1,
+    overwrite: bool = False,
 ) -> TrainSummary:
     """Train the synthetic segmenter and write its checkpoint and ``<out_path>.sha256``.
 
@@ -293,6 +294,8 @@ def train_synthetic_segmenter(
         num_threads: torch CPU threads while training (restored afterwards). One thread by default:
             the result then does not depend on the machine's core count, and the small
             convolutions gain little from a second thread, which busy-waits when cores are shared.
+        overwrite: Replace an existing ``out_path`` that sisbench did not write (one whose
+            ``.sha256`` sidecar does not match it); checked before training.
 
     Returns:
         The checkpoint's path, sha256, size, parameter count, wall time and val scores.
@@ -302,6 +305,7 @@ def train_synthetic_segmenter(
         raise ConfigError(f"iters must be >= 1, got {iters}")
     if num_threads < 1:
         raise ConfigError(f"num_threads must be >= 1, got {num_threads}")
+    check_output_file(out_path, overwrite=overwrite, kind="segmenter checkpoint")  # before the long training
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
@@ -416,11 +420,11 @@ def _train(
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()  # the zip's folder name is then "archive", whatever the file is called
     torch.save({"state_dict": state, "meta": meta}, buffer)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, out)  # atomic: an interrupted run never leaves half a checkpoint
+    # atomic (hidden temp name + os.replace, umask mode): an interrupted run never leaves half a checkpoint
+    write_file_atomic(out, lambda f: f.write(buffer.getbuffer()))
     sha = file_sha256(out)
-    out.with_name(out.name + ".sha256").write_text(f"{sha}  {out.name}\n")
+    sidecar = f"{sha}  {out.name}\n".encode()
+    write_file_atomic(out.with_name(out.name + ".sha256"), lambda f: f.write(sidecar))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     log.info(
         "wrote %s (%d bytes, sha256 %s, weights %s) in %.0f s",

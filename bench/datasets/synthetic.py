@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -507,34 +506,53 @@ def _write_chunk(args: tuple[str, int, str, Sequence[int], int]) -> list[int]:
 
 
 def write_synthetic(
-    out: Path | str, *, size: int = 64, n_train: int = 2000, n_val: int = 200, seed: int = 0, workers: int = 2
+    out: Path | str,
+    *,
+    size: int = 64,
+    n_train: int = 2000,
+    n_val: int = 200,
+    seed: int = 0,
+    workers: int = 2,
+    overwrite: bool = False,
 ) -> Path:
     """Write the synthetic dataset in the custom layout, with a ``dataset.json`` describing it.
 
     Args:
-        out: Folder to create (it may exist only if empty).
+        out: Folder to write: missing, empty, or an earlier synthetic dataset (its files are replaced,
+            the ones this call does not produce removed), following :mod:`bench.outputs`.
         size: Image side in px (the generator is tuned for 64; other sizes scale every length).
         n_train: Number of training samples.
         n_val: Number of validation samples.
         seed: Master seed; the same arguments give byte-identical files.
         workers: Processes used to render (1 = in this process).
+        overwrite: Also write into a non-empty folder sisbench did not write (same-named files are
+            replaced, nothing is deleted).
 
     Returns:
         ``out``.
 
     Raises:
-        ConfigError: A size or count is out of range, or ``out`` is a non-empty folder.
+        ConfigError: A size or count is out of range. ``OutputDirError`` (a ConfigError): ``out`` is a
+            non-empty folder sisbench did not write, and not ``overwrite``.
     """
     if size < 32:
         raise ConfigError(f"synthetic size must be >= 32 px, got {size}")
     if n_train < 0 or n_val < 0 or n_train > 99_999 or n_val > 99_999:
         raise ConfigError(f"n_train and n_val must be in 0..99999, got {n_train}, {n_val}")
+    from bench.outputs import prepare_output_dir
+
     root = Path(out)
-    if root.exists() and any(root.iterdir()):
-        raise ConfigError(f"{root}: output folder is not empty; pass a new folder")
+    target = prepare_output_dir(root, overwrite=overwrite, kind="synthetic dataset")
+    names = [
+        f"{split}_{kind}/{split}_{i:05d}.png"
+        for split, n in (("train", n_train), ("val", n_val))
+        for kind in ("img", "label", "inst")
+        for i in range(n)
+    ]
+    target.claim([*names, "dataset.json"])  # before the workers write them (they save in place)
     for split in ("train", "val"):
         for kind in ("img", "label", "inst"):
-            (root / f"{split}_{kind}").mkdir(parents=True, exist_ok=True)
+            target.makedirs(f"{split}_{kind}")
 
     chunk = 50
     jobs = [
@@ -576,7 +594,9 @@ def write_synthetic(
         "instance_ids": "per image 1..N for building/tree/car pixels, 0 elsewhere (8-bit PNG)",
         "stats": stats,
     }
-    (root / "dataset.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    target.record(names)
+    target.write_text("dataset.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    target.finish()
     return root
 
 
@@ -611,18 +631,20 @@ def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
         raise ConfigError(
             f"unknown ensure_synthetic arguments {sorted(unknown)}; valid: size, seed, n_train, n_val, workers"
         )
+    from bench.outputs import make_temp_dir
+
     parent = _cache_root(cache_dir) / "datasets"
     final = parent / f"synthetic-{size}-{seed}-{n_train}-{n_val}"
     if _current(final):
         return final
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
+    tmp = make_temp_dir(parent, prefix=f".{final.name}.tmp-")  # umask mode: it becomes the dataset folder
     try:
         write_synthetic(
             tmp, size=size, n_train=n_train, n_val=n_val, seed=seed, workers=int(kw.get("workers", 2))
         )
         if final.exists() and not _current(final):  # written by an older generator: replace it
-            stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=parent))
+            stale = make_temp_dir(parent, prefix=f".{final.name}.old-")
             os.replace(final, stale / "d")
             shutil.rmtree(stale, ignore_errors=True)
         try:

@@ -102,7 +102,10 @@ def resolve_inception_weights(
         return InceptionWeights(SOURCE_TORCH_FIDELITY, hub_file.resolve(), file_sha256(hub_file))
 
     out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
-    converted = out_dir / CONVERTED_FILE
+    # keyed by the converter's own code as well: an edited converter never reuses an old conversion
+    from bench.cache import code_fingerprint
+
+    converted = out_dir / CONVERTED_FILE.replace(".pth", f"-{code_fingerprint(__name__)[:8]}.pth")
     if not converted.is_file():
         convert_fid_helper_weights(fid_helper_weights_path(), converted)
     return InceptionWeights(SOURCE_CONVERTED, converted.resolve(), file_sha256(converted))
