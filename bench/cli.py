@@ -115,7 +115,7 @@ def config_cmd(method: str, dataset: str, data_root: Path | None, overrides: tup
 # --- data --------------------------------------------------------------------------------------------
 @cli.group("data")
 def data_grp() -> None:
-    """Generate the synthetic dataset, check a dataset folder."""
+    """Generate the synthetic dataset, check a dataset folder, convert colour-coded label maps."""
 
 
 @data_grp.command("synth")
@@ -152,6 +152,66 @@ def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
     bad = [s for s in summaries.values() if not s.ok]
     if bad:
         raise BenchError(bad[0].first_problem())
+
+
+_PALETTE_HELP = ("cityscapes, cityscapes-train, ade20k, coco, celebamask, synthetic, or a palette file "
+                 "(JSON {\"id\": [r, g, b]} or 'id r g b [name]' lines).")
+_IDS_HELP = "file: what the dataset's label files hold (ADE20K: id + 1, 0 = other); dataset: the loader's ids."
+
+
+def _convert_labels(src: Path, dst: Path, pal: Any, to_colour: bool, **kw: Any) -> None:
+    from bench.datasets.palettes import convert_labels
+
+    if src.is_file():  # one file: its error is the error
+        summary = convert_labels(src, dst, pal, to_colour=to_colour, **kw)
+        if summary.failed:
+            raise BenchError(summary.failed[0])
+    else:
+        summary = convert_labels(src, dst, pal, to_colour=to_colour, on_error=lambda ln: click.echo(ln, err=True), **kw)
+    click.echo(f"{dst}: {summary.describe(pal, kw.get('ignore_unknown'))}")
+    if summary.failed:
+        raise BenchError(f"{len(summary.failed)} of {len(summary.failed) + len(summary.written)} files not converted "
+                         "(one line each above)")
+
+
+@data_grp.command("labels-from-colour")
+@click.option("--palette", required=True, metavar="NAME|FILE", help=_PALETTE_HELP)
+@click.option("--ignore-unknown", type=int, default=None, metavar="ID",
+              help="Write dataset id ID (e.g. 255) for colours not in the palette instead of refusing the file.")
+@click.option("--ambiguous", type=click.Choice(["error", "lowest"]), default="error", show_default=True,
+              help="Colours the palette gives to several ids: refuse, or write the lowest id.")
+@click.option("--ids", "values", type=click.Choice(["file", "dataset"]), default="file", show_default=True,
+              help=_IDS_HELP)
+@OVERWRITE
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+def data_labels_from_colour(src: Path, dst: Path, palette: str, ignore_unknown: int | None, ambiguous: str,
+                            values: str, overwrite: bool) -> None:
+    """Colour-coded label images (SRC: a file or a folder of PNG/JPG) -> single-channel id PNGs in DST."""
+    from bench.datasets.palettes import load_palette
+
+    _convert_labels(src, dst, load_palette(palette), False, ignore_unknown=ignore_unknown, ambiguous=ambiguous,
+                    values=values, overwrite=overwrite)
+
+
+@data_grp.command("labels-to-colour")
+@click.option("--palette", required=True, metavar="NAME|FILE", help=_PALETTE_HELP)
+@click.option("--ignore-colour", default=None, metavar="R,G,B",
+              help="Colour for the ignore id where the palette has none (coco, cityscapes).")
+@click.option("--ids", "values", type=click.Choice(["file", "dataset"]), default="file", show_default=True,
+              help=_IDS_HELP)
+@OVERWRITE
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+def data_labels_to_colour(src: Path, dst: Path, palette: str, ignore_colour: str | None, values: str,
+                          overwrite: bool) -> None:
+    """Single-channel id PNGs (SRC: a file or a folder) -> colour-coded label PNGs in DST."""
+    from bench.datasets.palettes import load_palette, parse_rgb, with_ignore_colour
+
+    pal = load_palette(palette)
+    if ignore_colour is not None:
+        pal = with_ignore_colour(pal, parse_rgb(ignore_colour))
+    _convert_labels(src, dst, pal, True, values=values, overwrite=overwrite)
 
 
 # --- train / generate / run ----------------------------------------------------------------------
