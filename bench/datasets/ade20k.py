@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.datasets.io import IMAGE_EXTENSIONS, other_format_files, wrong_format_message
 from bench.datasets.layouts import (
     FileSample,
     LayoutDataset,
@@ -112,11 +113,13 @@ class ADE20KDataset(LayoutDataset):
         base = dataset_root(root)
         img_dir = require_dir(base / "images" / SPLIT_DIRS[split], HINT)
         ann_dir = require_dir(base / "annotations" / SPLIT_DIRS[split], HINT)
-        images = files_by_stem(img_dir, (".jpg", ".jpeg", ".png"))
+        images = files_by_stem(img_dir, IMAGE_EXTENSIONS)
         labels = files_by_stem(ann_dir, (".png",))
-        keys, unpaired = pair(images, labels, ann_dir, img_dir)
+        bad = other_format_files(ann_dir, labels)
+        keys, unpaired = pair(images, labels, ann_dir, img_dir, refused=bad)
         samples = [FileSample(k, images[k], labels[k]) for k in keys]
-        return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels))
+        return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels),
+                       refused=[wrong_format_message(p) for _, p in sorted(bad.items())])
 
     def unknown_ids(self, raw: np.ndarray) -> list[int]:
         present = np.flatnonzero(np.bincount(raw.ravel(), minlength=256)) if raw.dtype == np.uint8 else np.unique(raw)

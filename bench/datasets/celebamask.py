@@ -37,7 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.io import IMAGE_EXTENSIONS, read_image
+from bench.datasets.io import (
+    IMAGE_EXTENSIONS,
+    OTHER_MAP_EXTENSIONS,
+    Decoded,
+    decode_image,
+    other_format_files,
+    wrong_format_message,
+)
 from bench.datasets.layouts import (
     FileSample,
     LayoutDataset,
@@ -154,8 +161,15 @@ class CelebAMaskOfficialDataset(LayoutDataset):
         images = {k: p for k, p in files_by_stem(img_dir, IMAGE_EXTENSIONS).items() if k.isdigit()}
         parts: dict[int, list[tuple[int, Path]]] = {}
         unpaired: list[str] = []
+        refused: list[str] = []
         n_masks = 0
-        for p in sorted(anno_dir.rglob("*.png")):
+        for p in sorted(anno_dir.rglob("*")):
+            if p.suffix.lower() in OTHER_MAP_EXTENSIONS and p.is_file() and not p.name.startswith("."):
+                # a part mask in another format would silently leave its part out of the label
+                refused.append(wrong_format_message(p, "part mask", expected="CelebAMask-HQ part masks are PNGs"))
+                continue
+            if p.suffix.lower() != ".png" or not p.is_file():
+                continue
             stem, _, part = p.stem.partition("_")
             if not stem.isdigit() or part not in PART_ID:
                 unpaired.append(f"{p} is not <idx:05d>_<part>.png with a part of {', '.join(PARTS)}")
@@ -173,12 +187,15 @@ class CelebAMaskOfficialDataset(LayoutDataset):
             samples.append(FileSample(str(idx), in_split[idx], masks[0][1], parts=tuple(masks)))
         unpaired += [f"{parts[i][0][1]} has no image in {img_dir}" for i in sorted(parts.keys() - in_split.keys())]
         unpaired += [f"{images[k]} is not listed in {MAPPING_FILE}" for k in sorted(images) if int(k) not in partition]
-        return Listing(samples, unpaired, n_images=len(in_split), n_labels=len(parts))
+        return Listing(samples, unpaired, n_images=len(in_split), n_labels=len(parts), refused=refused)
 
-    def read_label(self, s: FileSample) -> np.ndarray:
+    def read_label(self, s: FileSample) -> Decoded:
         out: np.ndarray | None = None
+        source = "part masks"
         for class_id, path in s.parts:
-            mask = read_image(path)[:, :, 2]  # = OpenCV's channel 0 (blue) of the file g_mask.py reads
+            decoded = decode_image(path)
+            source = f"part masks, {decoded.source}"
+            mask = decoded.array[:, :, 2]  # = OpenCV's channel 0 (blue) of the file g_mask.py reads
             if out is None:
                 out = np.zeros(mask.shape, dtype=np.uint8)
             elif mask.shape != out.shape:
@@ -189,7 +206,7 @@ class CelebAMaskOfficialDataset(LayoutDataset):
             out[mask != 0] = class_id
         if out is None:  # list_split keeps only images with a mask; this guards direct use
             raise DataError(f"{s.image}: no part masks to combine")
-        return out
+        return Decoded(out, source, None)
 
     def align(self, image: np.ndarray, array: np.ndarray, s: FileSample, path: Path) -> np.ndarray:
         return _upsample_to(image, array, s, path)
@@ -210,9 +227,11 @@ class CelebAMaskSEANDataset(LayoutDataset):
         label_dir = require_dir(folder / "labels", SEAN_HINT)
         images = files_by_stem(img_dir, IMAGE_EXTENSIONS)
         labels = files_by_stem(label_dir, (".png",))
-        keys, unpaired = pair(images, labels, label_dir, img_dir)
+        bad = other_format_files(label_dir, labels)
+        keys, unpaired = pair(images, labels, label_dir, img_dir, refused=bad)
         samples = [FileSample(k, images[k], labels[k]) for k in keys]
-        return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels))
+        return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels),
+                       refused=[wrong_format_message(p) for _, p in sorted(bad.items())])
 
     def align(self, image: np.ndarray, array: np.ndarray, s: FileSample, path: Path) -> np.ndarray:
         return _upsample_to(image, array, s, path)

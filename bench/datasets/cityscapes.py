@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.datasets.io import IMAGE_EXTENSIONS, other_format_files, wrong_format_message
 from bench.datasets.layouts import (
     FileSample,
     LayoutDataset,
@@ -95,15 +96,20 @@ class CityscapesDataset(LayoutDataset):
     def list_split(cls, root: Path, split: str, spec: DatasetSpec) -> Listing:
         img_dir = require_dir(root / "leftImg8bit" / split, HINT)
         gt_dir = require_dir(root / "gtFine" / split, HINT)
-        images = {_key(k): p for k, p in files_by_stem(img_dir, (".png", ".jpg"), recursive=True, suffix="_leftImg8bit").items()}
+        images = {_key(k): p for k, p in files_by_stem(img_dir, IMAGE_EXTENSIONS, recursive=True, suffix="_leftImg8bit").items()}
         labels = {_key(k): p for k, p in files_by_stem(gt_dir, (".png",), recursive=True, suffix="_gtFine_labelIds").items()}
+        bad = other_format_files(gt_dir, labels, recursive=True, suffix="_gtFine_labelIds", key=_key)
+        refused = [wrong_format_message(p, "label") for _, p in sorted(bad.items())]
         insts = None
-        if spec.has_instances:
+        if spec.has_instances:  # only when the method's config reads instance maps (see bench.preflight)
             insts = {_key(k): p for k, p in files_by_stem(gt_dir, (".png",), recursive=True, suffix="_gtFine_instanceIds").items()}
-        keys, unpaired = pair(images, labels, gt_dir, img_dir, insts, gt_dir)
+            bad_insts = other_format_files(gt_dir, insts, recursive=True, suffix="_gtFine_instanceIds", key=_key)
+            refused += [wrong_format_message(p, "instance") for _, p in sorted(bad_insts.items())]
+            bad = {**bad, **bad_insts}
+        keys, unpaired = pair(images, labels, gt_dir, img_dir, insts, gt_dir, refused=bad)
         samples = [FileSample(k, images[k], labels[k], insts[k] if insts is not None else None) for k in keys]
         return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels),
-                       n_instances=len(insts) if insts is not None else 0)
+                       n_instances=len(insts) if insts is not None else 0, refused=refused)
 
 
 def load(root: Path | str, split: str, spec: DatasetSpec, preprocess: Preprocess | None = None) -> CityscapesDataset:

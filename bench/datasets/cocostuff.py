@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.datasets.custom import CustomDataset
 from bench.datasets.custom import check_split as custom_check_split
+from bench.datasets.io import IMAGE_EXTENSIONS, Decoded, other_format_files, wrong_format_message
 from bench.datasets.layouts import (
     FileSample,
     LayoutDataset,
@@ -148,25 +149,29 @@ class CocoStuffOfficialDataset(LayoutDataset):
     def list_split(cls, root: Path, split: str, spec: DatasetSpec) -> Listing:
         img_dir = require_dir(root / "images" / f"{split}2017", OFFICIAL_HINT)
         label_dir = require_dir(root / "stuffthingmaps_trainval2017" / f"{split}2017", OFFICIAL_HINT)
-        images = files_by_stem(img_dir, (".jpg", ".jpeg", ".png"))
+        images = files_by_stem(img_dir, IMAGE_EXTENSIONS)
         labels = files_by_stem(label_dir, (".png",))
-        keys, unpaired = pair(images, labels, label_dir, img_dir)
+        bad = other_format_files(label_dir, labels)
+        keys, unpaired = pair(images, labels, label_dir, img_dir, refused=bad)
         ann = root / "annotations" / f"instances_{split}2017.json"
+        # has_instances is False when the method's config does not read instance maps (bench.preflight)
         if spec.has_instances and not ann.is_file():
             raise DataError(
-                f"{ann}: missing; SPADE's COCO instance maps are built from it (annotations_trainval2017.zip), "
+                f"{ann}: missing; SPADE's COCO instance maps are built from it (annotations_trainval2017.zip) "
+                "because a config with no_instance=false reads them; add it, or --set no_instance=true, "
                 "or use SPADE's layout with {train,val}_inst/"
             )
         samples = [FileSample(k, images[k], labels[k], ann if spec.has_instances else None) for k in keys]
         return Listing(samples, unpaired, n_images=len(images), n_labels=len(labels),
-                       n_instances=len(samples) if spec.has_instances else 0)
+                       n_instances=len(samples) if spec.has_instances else 0,
+                       refused=[wrong_format_message(p) for _, p in sorted(bad.items())])
 
-    def read_instance(self, s: FileSample, raw_label: np.ndarray) -> np.ndarray | None:
+    def read_instance(self, s: FileSample, raw_label: np.ndarray) -> Decoded | None:
         if s.instance is None:
             return None
         st = s.instance.stat()
         polygons = _polygons(str(s.instance), st.st_mtime_ns, st.st_size)
-        return instance_map(raw_label, polygons.get(s.id, []))
+        return Decoded(instance_map(raw_label, polygons.get(s.id, [])), f"polygons of {s.instance.name}", None)
 
 
 def load(root: Path | str, split: str, spec: DatasetSpec, preprocess: Preprocess | None = None) -> Any:

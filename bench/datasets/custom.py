@@ -7,7 +7,12 @@ Layout::
     ROOT/train_inst/  *.png             optional, instance ids (8- or 16-bit)
     ROOT/val_img/ ...                   same for the validation split
 
-Files are paired by stem (``train_img/a.jpg`` with ``train_label/a.png``).
+Files are paired by stem (``train_img/a.jpg`` with ``train_label/a.png``). Photos may be in any of
+:data:`~bench.datasets.io.IMAGE_EXTENSIONS` and any PIL mode (see :mod:`bench.datasets.io`); label and
+instance maps must be PNGs, and a map in another format is refused by name. EXIF orientation follows
+the ``"pair"`` policy of :func:`~bench.datasets.io.read_pair` for the custom layout (tags applied when
+photo and maps agree, the sample refused when they differ); an official dataset in SPADE's layout
+(COCO-Stuff) decodes stored pixels, as its labels were made on them.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ from torch.utils.data import Dataset
 from bench.datasets.io import (
     IMAGE_EXTENSIONS,
     MAP_EXTENSIONS,
+    Decoded,
+    ExifPolicy,
     check_label_ids,
     check_same_size,
     label_histogram,
-    read_image,
-    read_map,
+    other_format_files,
+    read_pair,
     unknown_label_ids,
+    wrong_format_message,
 )
 from bench.datasets.spec import DatasetSpec
 from bench.datasets.transforms import Preprocess, apply, plan
@@ -39,6 +47,11 @@ Split = Literal["train", "val"]
 SPLITS: tuple[Split, ...] = ("train", "val")
 LAYOUT_HINT = (
     "expected the custom layout ROOT/{train,val}_{img,label}/ (+ optional _inst/), files paired by stem"
+)
+#: Why an instance map is read, and how not to, for messages about missing instance files.
+INSTANCE_WHY = (
+    "the dataset spec says it has instance maps and a config with no_instance=false reads them; "
+    "add them, or --set no_instance=true if the method does not need them"
 )
 
 
@@ -69,6 +82,7 @@ class SplitListing:
     samples: list[SampleFiles]
     unpaired: list[str]  # one human-readable line per unpaired file
     instance_dir: Path | None
+    refused: list[str] = field(default_factory=list)  # files in a format that is not read, one line each
 
 
 def split_dirs(root: Path, split: str) -> tuple[Path, Path, Path]:
@@ -101,35 +115,55 @@ def list_split(root: Path | str, split: str, spec: DatasetSpec) -> SplitListing:
         spec: The dataset; instance maps are read only when ``spec.has_instances``.
 
     Returns:
-        The paired samples (sorted by stem) and a line per unpaired file.
+        The paired samples (sorted by stem), a line per unpaired file, and a line per file in a
+        format that is not read (a label ``a.jpg``, a photo ``a.heic``): those are named, never
+        reported as missing.
 
     Raises:
         DataError: A required folder is missing, or a folder holds two files with one stem.
     """
     root = Path(root)
     img_dir, label_dir, inst_dir = split_dirs(root, split)
-    wanted = [img_dir, label_dir] + ([inst_dir] if spec.has_instances else [])
-    for d in wanted:
+    for d in (img_dir, label_dir):
         if not d.is_dir():
-            extra = " (the dataset spec says it has instance maps)" if d == inst_dir else ""
-            raise DataError(f"{d}: missing split folder{extra}; {LAYOUT_HINT}")
+            raise DataError(f"{d}: missing split folder; {LAYOUT_HINT}")
+    if spec.has_instances and not inst_dir.is_dir():
+        raise DataError(f"{inst_dir}: missing split folder ({INSTANCE_WHY}); {LAYOUT_HINT}")
     images = _by_stem(img_dir, IMAGE_EXTENSIONS)
     labels = _by_stem(label_dir, MAP_EXTENSIONS)
     insts = _by_stem(inst_dir, MAP_EXTENSIONS) if spec.has_instances else {}
+    bad_labels = other_format_files(label_dir, labels)
+    bad_insts = other_format_files(inst_dir, insts) if spec.has_instances else {}
+    refused = [wrong_format_message(p, "label") for _, p in sorted(bad_labels.items())]
+    refused += [wrong_format_message(p, "instance") for _, p in sorted(bad_insts.items())]
+    odd_photos = {p.stem: p for p in sorted(img_dir.iterdir()) if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() not in IMAGE_EXTENSIONS}
 
     unpaired = [
-        f"{images[s]} has no label {label_dir / (s + '.png')}" for s in sorted(images.keys() - labels.keys())
+        f"{images[s]} has no label {label_dir / (s + '.png')}"
+        for s in sorted(images.keys() - labels.keys() - bad_labels.keys())
     ]
-    unpaired += [f"{labels[s]} has no image in {img_dir}" for s in sorted(labels.keys() - images.keys())]
+    for s in sorted(labels.keys() - images.keys()):
+        if s in odd_photos:
+            refused.append(f"{odd_photos[s]}: photo format {odd_photos[s].suffix} is not read (readable: "
+                           f"{' '.join(IMAGE_EXTENSIONS)}); convert it to PNG or JPEG")
+        else:
+            unpaired.append(f"{labels[s]} has no image in {img_dir}")
     if spec.has_instances:
         unpaired += [
-            f"{labels[s]} has no instance map {inst_dir / (s + '.png')}"
-            for s in sorted(labels.keys() - insts.keys())
+            f"{labels[s]} has no instance map {inst_dir / (s + '.png')} ({INSTANCE_WHY})"
+            for s in sorted(labels.keys() - insts.keys() - bad_insts.keys())
         ]
-        unpaired += [f"{insts[s]} has no label in {label_dir}" for s in sorted(insts.keys() - labels.keys())]
+        unpaired += [f"{insts[s]} has no label in {label_dir}"
+                     for s in sorted(insts.keys() - labels.keys() - bad_labels.keys())]
     stems = sorted(images.keys() & labels.keys() & (insts.keys() if spec.has_instances else labels.keys()))
     samples = [SampleFiles(s, images[s], labels[s], insts.get(s)) for s in stems]
-    return SplitListing(samples, unpaired, inst_dir if spec.has_instances else None)
+    return SplitListing(samples, unpaired, inst_dir if spec.has_instances else None, refused)
+
+
+def exif_policy(spec: DatasetSpec) -> ExifPolicy:
+    """``"pair"`` for a user's dataset (layout ``custom``); ``"ignore"`` for an official dataset in SPADE's layout."""
+    return "pair" if spec.layout == "custom" else "ignore"
 
 
 def resolve_index(index: int | tuple[int, int], n: int) -> tuple[int, np.random.Generator | None]:
@@ -188,6 +222,10 @@ class CustomDataset(Dataset[Sample]):
         self.spec = spec
         self.preprocess = preprocess if preprocess is not None else Preprocess()
         listing = list_split(self.root, split, spec)
+        if listing.refused:
+            n = len(listing.refused)
+            more = f" (and {n - 1} more; run `bench data check` for all)" if n > 1 else ""
+            raise DataError(f"{listing.refused[0]}{more}")
         if listing.unpaired:
             n = len(listing.unpaired)
             more = f" (and {n - 1} more; run `bench data check` for all)" if n > 1 else ""
@@ -203,18 +241,58 @@ class CustomDataset(Dataset[Sample]):
         i, rng = resolve_index(index, len(self.samples))
         files = self.samples[i]
 
-        image = read_image(files.image)
-        label = read_map(files.label, "label")
-        size = (image.shape[1], image.shape[0])
-        check_same_size(size, (label.shape[1], label.shape[0]), files.image, files.label)
+        img, lab, inst = load_files(files, exif_policy(self.spec))
+        image, label = img.array, lab.array
         check_label_ids(label, self.spec, files.label)
-        instance = None
-        if files.instance is not None:
-            instance = read_map(files.instance, "instance")
-            check_same_size(size, (instance.shape[1], instance.shape[0]), files.image, files.instance)
+        instance = inst.array if inst is not None else None
 
         return preprocessed_sample(self.preprocess, image, label, instance, rng, sample_id=files.id,
                                    image_path=files.image, label_path=files.label)
+
+
+def load_files(files: SampleFiles, exif: ExifPolicy) -> tuple[Decoded, Decoded, Decoded | None]:
+    """Decode one sample's files (:func:`~bench.datasets.io.read_pair`) and check that their sizes agree.
+
+    Raises:
+        DataError: A file is unreadable, orientation tags disagree, or sizes differ.
+    """
+    img, lab, inst = read_pair(files.image, files.label, files.instance, exif=exif)
+    size = (img.array.shape[1], img.array.shape[0])
+    check_same_size(size, (lab.array.shape[1], lab.array.shape[0]), files.image, files.label)
+    if inst is not None and files.instance is not None:
+        check_same_size(size, (inst.array.shape[1], inst.array.shape[0]), files.image, files.instance)
+    return img, lab, inst
+
+
+class DecodeTally:
+    """Counts of the stored formats seen and the conversions done while decoding a split."""
+
+    def __init__(self, exif: ExifPolicy) -> None:
+        self.exif = exif
+        self.images: Counter[str] = Counter()
+        self.labels: Counter[str] = Counter()
+        self.instances: Counter[str] = Counter()
+        self.conversions: Counter[str] = Counter()
+
+    def add(self, image: Decoded, label: Decoded | None, instance: Decoded | None) -> None:
+        """Count one decoded sample (``label`` None: a label built from several files, not counted here)."""
+        for d, counter, noun in ((image, self.images, "photos"), (label, self.labels, "labels"),
+                                 (instance, self.instances, "instance maps")):
+            if d is None:
+                continue
+            counter[d.source] += 1
+            if d.conversion:
+                self.conversions[f"{noun} {d.conversion}"] += 1
+            if d.rotated:
+                self.conversions[f"{noun} EXIF-rotated (orientation {d.orientation})"] += 1
+            elif d.orientation != 1 and self.exif == "ignore":
+                self.conversions[f"{noun} with an EXIF orientation tag: ignored (labels follow stored pixels)"] += 1
+
+    def fill(self, summary: SplitSummary) -> None:
+        summary.image_formats = dict(self.images.most_common())
+        summary.label_formats = dict(self.labels.most_common())
+        summary.instance_formats = dict(self.instances.most_common())
+        summary.conversions = dict(self.conversions.most_common())
 
 
 @dataclass
@@ -231,7 +309,14 @@ class SplitSummary:
     label_histogram: dict[int, int] = field(default_factory=dict)  # id -> pixels, over the split
     unknown_ids: dict[int, int] = field(default_factory=dict)  # id -> number of label files holding it
     unpaired: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # unreadable files, size mismatches, bad ids
+    problems: list[str] = field(default_factory=list)  # unreadable / refused files, size mismatches, bad ids
+    # What was decoded: stored format ("PNG I;16 16-bit", "JPEG RGB 8-bit") -> number of files.
+    image_formats: dict[str, int] = field(default_factory=dict)
+    label_formats: dict[str, int] = field(default_factory=dict)
+    instance_formats: dict[str, int] = field(default_factory=dict)
+    # Conversions done while decoding ("photos 16-bit grey -> 8-bit RGB", "photos RGBA: alpha dropped",
+    # "photos EXIF-rotated (orientation 6)") -> number of files.
+    conversions: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -254,7 +339,8 @@ def check_split(
         max_problems: Stop recording problem lines after this many (counts stay exact).
 
     Returns:
-        Counts, sizes, a label histogram over all pixels, unknown ids, unpaired files and problems.
+        Counts, sizes, a label histogram over all pixels, unknown ids, unpaired files, problems
+        (refused files first), and the formats decoded and conversions done.
 
     Raises:
         DataError: A split folder is missing, so there is nothing to scan.
@@ -263,6 +349,8 @@ def check_split(
     listing = list_split(root, split, spec)
     img_dir, label_dir, _ = split_dirs(root, split)
     summary = SplitSummary(root=str(root), split=split, unpaired=listing.unpaired)
+    exif = exif_policy(spec)
+    tally = DecodeTally(exif)
     summary.n_images = sum(1 for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     summary.n_labels = sum(1 for p in label_dir.iterdir() if p.suffix.lower() in MAP_EXTENSIONS)
     if listing.instance_dir is not None:
@@ -282,19 +370,17 @@ def check_split(
         if n_problems <= max_problems:
             summary.problems.append(msg)
 
+    for line in listing.refused:
+        problem(line)
     for s in listing.samples:
         try:
-            image = read_image(s.image)  # decode fully: truncation only shows when pixels are read
-            size = (image.shape[1], image.shape[0])
-            label = read_map(s.label, "label")
-            check_same_size(size, (label.shape[1], label.shape[0]), s.image, s.label)
-            if s.instance is not None:
-                inst = read_map(s.instance, "instance")
-                check_same_size(size, (inst.shape[1], inst.shape[0]), s.image, s.instance)
+            img, lab, inst = load_files(s, exif)  # decode fully: truncation only shows when pixels are read
         except DataError as e:
             problem(str(e))
             continue
-        sizes[f"{size[0]}x{size[1]}"] += 1
+        tally.add(img, lab, inst)
+        label = lab.array
+        sizes[f"{img.array.shape[1]}x{img.array.shape[0]}"] += 1
         hist.update(label_histogram(label))
         bad = unknown_label_ids(label, spec)
         unknown.update(bad)
@@ -307,4 +393,5 @@ def check_split(
     summary.sizes = dict(sizes.most_common())
     summary.label_histogram = dict(sorted(hist.items()))
     summary.unknown_ids = dict(sorted(unknown.items()))
+    tally.fill(summary)
     return summary

@@ -5,25 +5,40 @@ Each layout module (:mod:`~bench.datasets.ade20k`, :mod:`~bench.datasets.cocostu
 sample and how its label files turn into dataset ids. Reading, size checks, SPADE preprocessing, the
 sample dict and the whole-split scan behind ``bench data check`` live here, once, so every layout
 returns exactly what :class:`bench.datasets.custom.CustomDataset` returns.
+
+Photos and maps are decoded by :mod:`bench.datasets.io` (any photo mode -> RGB uint8; maps must be
+PNG ids, and a label or instance file in another format is refused by name). EXIF orientation tags
+are ignored in every official layout (policy ``"ignore"``): the datasets' labels were made on the
+stored pixels, which is also what their official loaders read.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from bench.datasets.custom import Sample, SplitSummary, preprocessed_sample, resolve_index
+from bench.datasets.custom import (
+    INSTANCE_WHY,
+    DecodeTally,
+    Sample,
+    SplitSummary,
+    preprocessed_sample,
+    resolve_index,
+)
 from bench.datasets.io import (
     IMAGE_EXTENSIONS,
+    Decoded,
+    ExifPolicy,
     check_same_size,
+    decode_image,
+    decode_map,
     label_histogram,
-    read_image,
-    read_map,
     unknown_label_ids,
 )
 from bench.datasets.spec import DatasetSpec
@@ -59,6 +74,7 @@ class Listing:
     n_images: int
     n_labels: int
     n_instances: int = 0
+    refused: list[str] = field(default_factory=list)  # files in a format that is not read, one line each
 
 
 @dataclass
@@ -94,6 +110,11 @@ class LayoutSummary(SplitSummary):
             + ", ".join(f"{k}: {100 * v / total:.1f}%" for k, v in top)
             + (" ..." if len(self.label_histogram) > 10 else "")
         )
+        lines.append("  decoded photos: " + (", ".join(f"{k} x{v}" for k, v in self.image_formats.items()) or "none"))
+        lines.append("  decoded labels: " + (", ".join(f"{k} x{v}" for k, v in self.label_formats.items()) or "none")
+                     + ("; instance maps: " + ", ".join(f"{k} x{v}" for k, v in self.instance_formats.items())
+                        if self.instance_formats else ""))
+        lines.append("  conversions: " + ("; ".join(f"{v} {k}" for k, v in self.conversions.items()) or "none"))
         lines.append("  unknown ids: " + (", ".join(f"{k} (in {v} files)" for k, v in self.unknown_ids.items()) or "none"))
         lines.append(f"  unpaired files: {len(self.unpaired)}" + "".join(f"\n    {u}" for u in self.unpaired[:10]))
         lines.append(f"  problems: {len(self.problems)}" + "".join(f"\n    {p}" for p in self.problems[:10]))
@@ -109,6 +130,7 @@ class Loaded(NamedTuple):
     instance: np.ndarray | None  # [H, W] instance ids
     unknown: list[int]  # file values that are no class (only when not checked)
     unknown_mask: np.ndarray | None  # pixels holding them
+    decoded: tuple[Decoded, Decoded, Decoded | None]  # what decoding the photo, label and instance took
 
 
 def files_by_stem(folder: Path, extensions: tuple[str, ...], *, recursive: bool = False,
@@ -135,14 +157,21 @@ def files_by_stem(folder: Path, extensions: tuple[str, ...], *, recursive: bool 
 
 
 def pair(images: dict[str, Path], labels: dict[str, Path], label_dir: Path, image_dir: Path,
-         instances: dict[str, Path] | None = None, instance_dir: Path | None = None) -> tuple[list[str], list[str]]:
-    """Keys present in all given maps (sorted) and one line per file without its partner."""
-    unpaired = [f"{images[k]} has no label in {label_dir}" for k in sorted(images.keys() - labels.keys())]
+         instances: dict[str, Path] | None = None, instance_dir: Path | None = None, *,
+         refused: Collection[str] = ()) -> tuple[list[str], list[str]]:
+    """Keys present in all given maps (sorted) and one line per file without its partner.
+
+    ``refused``: keys whose label or instance file is in a format that is not read; the caller names
+    those files, so their photos are not also reported as having no label.
+    """
+    unpaired = [f"{images[k]} has no label in {label_dir}" for k in sorted(images.keys() - labels.keys() - set(refused))]
     unpaired += [f"{labels[k]} has no image in {image_dir}" for k in sorted(labels.keys() - images.keys())]
     keys = images.keys() & labels.keys()
     if instances is not None:
-        unpaired += [f"{labels[k]} has no instance map in {instance_dir}" for k in sorted(labels.keys() - instances.keys())]
-        unpaired += [f"{instances[k]} has no label in {label_dir}" for k in sorted(instances.keys() - labels.keys())]
+        unpaired += [f"{labels[k]} has no instance map in {instance_dir} ({INSTANCE_WHY})"
+                     for k in sorted(labels.keys() - instances.keys() - set(refused))]
+        unpaired += [f"{instances[k]} has no label in {label_dir}"
+                     for k in sorted(instances.keys() - labels.keys() - set(refused))]
         keys &= instances.keys()
     return sorted(keys), unpaired
 
@@ -167,7 +196,8 @@ class LayoutDataset(Dataset[Sample]):
 
     Subclasses implement :meth:`list_split` and override the reading hooks where their files differ:
     :meth:`read_label` (the file's values), :meth:`unknown_ids` (values that are no class),
-    :meth:`to_ids` (file values -> dataset ids), :meth:`read_instance` and :meth:`align`.
+    :meth:`to_ids` (file values -> dataset ids), :meth:`read_instance` and :meth:`align`. EXIF
+    orientation tags are ignored (``exif = "ignore"``): official labels follow the stored pixels.
 
     Raises:
         DataError: Missing folder or unpaired files (at construction); unreadable, mis-sized or
@@ -177,10 +207,15 @@ class LayoutDataset(Dataset[Sample]):
     layout: ClassVar[str]
     hint: ClassVar[str]
     splits: ClassVar[tuple[str, ...]] = ("train", "val")
+    exif: ClassVar[ExifPolicy] = "ignore"
 
     def __init__(self, root: Path | str, split: str, spec: DatasetSpec, preprocess: Preprocess | None = None) -> None:
         self._setup(root, split, spec, preprocess)
         listing = self.listing
+        if listing.refused:
+            n = len(listing.refused)
+            more = f" (and {n - 1} more; run `bench data check` for all)" if n > 1 else ""
+            raise DataError(f"{listing.refused[0]}{more}")
         if listing.unpaired:
             n = len(listing.unpaired)
             more = f" (and {n - 1} more; run `bench data check` for all)" if n > 1 else ""
@@ -210,12 +245,13 @@ class LayoutDataset(Dataset[Sample]):
         """Pair the files of one split; raise DataError when a required folder is missing."""
         raise NotImplementedError
 
-    def read_image(self, s: FileSample) -> np.ndarray:
-        return read_image(s.image)
+    def read_image(self, s: FileSample) -> Decoded:
+        """The photo, RGB uint8 ``[H, W, 3]`` (stored pixels)."""
+        return decode_image(s.image)
 
-    def read_label(self, s: FileSample) -> np.ndarray:
-        """The label file's values (before :meth:`to_ids`)."""
-        return read_map(s.label, "label")
+    def read_label(self, s: FileSample) -> Decoded:
+        """The label file's values (before :meth:`to_ids`), ``[H, W]`` uint8 or uint16."""
+        return decode_map(s.label, "label")
 
     def unknown_ids(self, raw: np.ndarray) -> list[int]:
         """File values that map to no class and are not the unlabeled value."""
@@ -230,8 +266,9 @@ class LayoutDataset(Dataset[Sample]):
         """File values -> dataset ids (``0..num_classes-1`` and ``ignore_index``)."""
         return raw
 
-    def read_instance(self, s: FileSample, raw_label: np.ndarray) -> np.ndarray | None:
-        return read_map(s.instance, "instance") if s.instance is not None else None
+    def read_instance(self, s: FileSample, raw_label: np.ndarray) -> Decoded | None:
+        """The instance map ``[H, W]`` (None when the sample has none or the spec reads none)."""
+        return decode_map(s.instance, "instance") if s.instance is not None else None
 
     def align(self, image: np.ndarray, array: np.ndarray, s: FileSample, path: Path) -> np.ndarray:
         """Bring a label/instance map to the image's size, or refuse a mismatch (default: refuse)."""
@@ -252,15 +289,16 @@ class LayoutDataset(Dataset[Sample]):
         Raises:
             DataError: Unreadable file, size mismatch, or (with ``check_ids``) values that are no class.
         """
-        image = self.read_image(s)
-        raw = self.align(image, self.read_label(s), s, s.label)
+        img = self.read_image(s)
+        image = img.array
+        lab = self.read_label(s)
+        raw = self.align(image, lab.array, s, s.label)
         bad = self.unknown_ids(raw)
         if bad and check_ids:
             raise DataError(self.bad_ids_message(s.label, bad))
-        instance = self.read_instance(s, raw)
-        if instance is not None:
-            instance = self.align(image, instance, s, s.instance or s.label)
-        return Loaded(image, self.to_ids(raw), instance, bad, np.isin(raw, bad) if bad else None)
+        inst = self.read_instance(s, raw)
+        instance = self.align(image, inst.array, s, s.instance or s.label) if inst is not None else None
+        return Loaded(image, self.to_ids(raw), instance, bad, np.isin(raw, bad) if bad else None, (img, lab, inst))
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -268,7 +306,7 @@ class LayoutDataset(Dataset[Sample]):
     def __getitem__(self, index: int | tuple[int, int]) -> Sample:
         i, rng = resolve_index(index, len(self.samples))
         s = self.samples[i]
-        image, ids, instance, _, _ = self.load(s)
+        image, ids, instance, *_ = self.load(s)
         return preprocessed_sample(self.preprocess, image, ids, instance, rng, sample_id=s.id, image_path=s.image,
                                    label_path=s.label)
 
@@ -276,7 +314,8 @@ class LayoutDataset(Dataset[Sample]):
     def check_split(cls, root: Path | str, split: str, spec: DatasetSpec, *, max_problems: int = 100) -> LayoutSummary:
         """Read every file of a split and summarise it without stopping at the first problem.
 
-        The label histogram counts dataset ids (after :meth:`to_ids`); unknown ids are file values.
+        The label histogram counts dataset ids (after :meth:`to_ids`); unknown ids are file values;
+        refused files come first among the problems; formats and conversions are counted per file.
 
         Raises:
             DataError: A required folder is missing, so there is nothing to scan.
@@ -289,15 +328,18 @@ class LayoutDataset(Dataset[Sample]):
         sizes: Counter[str] = Counter()
         hist: Counter[int] = Counter()
         unknown: Counter[int] = Counter()
-        n_problems = 0
+        tally = DecodeTally(cls.exif)
+        n_problems = len(lst.refused)
+        summary.problems.extend(lst.refused[:max_problems])
         for s in lst.samples:
             try:
-                image, ids, _, bad, bad_mask = ds.load(s, check_ids=False)  # decodes fully: truncation shows
+                image, ids, _, bad, bad_mask, decoded = ds.load(s, check_ids=False)  # decodes fully: truncation shows
             except DataError as e:
                 n_problems += 1
                 if n_problems <= max_problems:
                     summary.problems.append(str(e))
                 continue
+            tally.add(*decoded)
             sizes[f"{image.shape[1]}x{image.shape[0]}"] += 1
             if bad:
                 unknown.update(bad)
@@ -311,6 +353,7 @@ class LayoutDataset(Dataset[Sample]):
         summary.sizes = dict(sizes.most_common())
         summary.label_histogram = dict(sorted(hist.items()))
         summary.unknown_ids = dict(sorted(unknown.items()))
+        tally.fill(summary)
         return summary
 
 
