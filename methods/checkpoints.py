@@ -22,7 +22,6 @@ to do after loading); other methods add theirs with :func:`register_rules`.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,12 @@ from torch import nn
 
 from bench.errors import CheckpointError
 from bench.training.checkpoint import FORMAT as SISBENCH_FORMAT
-from bench.training.checkpoint import read_checkpoint
+from bench.training.checkpoint import (
+    check_finite_state,
+    legacy_spectral_norm_keys,
+    read_checkpoint,
+    strip_module_prefix,  # re-exported: moved to bench.training.checkpoint, shared with bench.weights
+)
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -162,34 +166,6 @@ def rules_for(method: Any) -> CheckpointRules:
 
 
 # --- state_dict normalisation and comparison ---------------------------------------------------------
-def strip_module_prefix(sd: StateDict) -> StateDict:
-    """Remove the ``module.`` prefix ``nn.DataParallel`` adds to every key (and to the metadata)."""
-    if not sd or not all(k.startswith("module.") for k in sd):
-        return sd
-    out: OrderedDict[str, torch.Tensor] = OrderedDict((k[len("module.") :], v) for k, v in sd.items())
-    meta = getattr(sd, "_metadata", None)
-    if meta is not None:
-        new_meta = OrderedDict()
-        for k, v in meta.items():
-            if k == "module":
-                new_meta[""] = v
-            elif k.startswith("module."):
-                new_meta[k[len("module.") :]] = v
-        out._metadata = new_meta  # type: ignore[attr-defined]
-    return out
-
-
-def _legacy_sn_keys(sd: StateDict) -> dict[str, str]:
-    """``{prefix.weight: prefix.weight_v}`` for modules saved in the pre-1.0 spectral-norm layout."""
-    out = {}
-    for key in sd:
-        if key.endswith(".weight") or key == "weight":
-            p = key[: -len("weight")]
-            if f"{p}weight_orig" in sd and f"{p}weight_u" in sd and f"{p}weight_v" not in sd:
-                out[key] = f"{p}weight_v"
-    return out
-
-
 @dataclass(frozen=True)
 class KeyDiff:
     missing: list[str]
@@ -223,7 +199,7 @@ class KeyDiff:
 def compare(net: nn.Module, sd: StateDict) -> KeyDiff:
     """What ``net.load_state_dict(sd, strict=True)`` would complain about, after the load hooks' fixes."""
     mine = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    legacy = _legacy_sn_keys(sd)
+    legacy = legacy_spectral_norm_keys(sd)
     given = {legacy.get(k, k): tuple(v.shape) for k, v in sd.items()}
     missing = sorted(
         k
@@ -240,6 +216,10 @@ def compare(net: nn.Module, sd: StateDict) -> KeyDiff:
 
 
 # --- loading ----------------------------------------------------------------------------------------
+DIVERGED = "training had diverged when it was saved; use an earlier checkpoint or retrain with a lower lr"
+CORRUPT = "the file is corrupt or was saved from a diverged run; download the released file again"
+
+
 def _expected(method: Any, net_name: str) -> str:
     rules = rules_for(method)
     desc = rules.describe(method) if rules.describe else f"{method.spec.num_classes} classes"
@@ -303,8 +283,9 @@ def load_official(method: Any, path: str | Path) -> dict[str, Any]:
         "copied_to": [nets that received a copy], "stripped_module_prefix": bool, "legacy_spectral_norm": int}``.
 
     Raises:
-        CheckpointError: Unreadable file, unknown layout, or keys/shapes that differ from the configuration
-            (one line: the counts and a few missing/unexpected keys, and the expected configuration).
+        CheckpointError: Unreadable file, unknown layout, keys/shapes that differ from the configuration
+            (one line: the counts and a few missing/unexpected keys, and the expected configuration), or a
+            tensor holding inf/NaN (one line naming it; nothing is loaded).
     """
     path = Path(path)
     data = read_checkpoint(path)
@@ -325,6 +306,7 @@ def load_official(method: Any, path: str | Path) -> dict[str, Any]:
                 f"(expected {sorted(method.nets)}, generation needs {method.generator_keys()}); "
                 "check the --set options it was trained with"
             )
+        check_finite_state(nets, path, advice=DIVERGED)  # before any net is touched
         for name, sd in nets.items():
             legacy += _load_strict(
                 method, name, strip_module_prefix(_as_state_dict(sd, path)), path
@@ -345,6 +327,7 @@ def load_official(method: Any, path: str | Path) -> dict[str, Any]:
             )
         if net_name is None:
             net_name = _net_from_keys(method, stripped)
+        check_finite_state(stripped, path, prefix=f"{net_name}.", advice=CORRUPT)
         legacy += _load_strict(method, net_name, stripped, path).legacy_sn
         report["nets"].append(net_name)
         for other in (rules_for(method).copy_to or {}).get(net_name, ()):

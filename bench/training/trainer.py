@@ -1,12 +1,26 @@
-"""One training loop for every method: seeding, batching, AMP, checkpoints, resume, NaN guard."""
+"""One training loop for every method: seeding, batching, AMP, checkpoints, resume, non-finite guards.
+
+Guards (they only read tensors, so the numerics are those of an unguarded loop):
+
+* the losses of each step must be finite (:class:`~bench.errors.NonFiniteLossError`);
+* after each step every parameter and buffer of every network must be finite
+  (:class:`NonFiniteStateError`): a BatchNorm ``running_var`` can overflow to inf while every loss is
+  still finite, and a checkpoint of that state generates saturated images. The check is one fused
+  ``max |x|`` per dtype (:func:`~bench.training.checkpoint.all_finite`), so ``latest.pth`` only ever
+  holds a finite state (the optimizers' state is checked too, before each save);
+* a loss whose magnitude passes :data:`LOSS_WARN_ABS` or :data:`LOSS_WARN_RATIO` times its running
+  median gets one warning line per loss (:class:`LossWatch`), before anything becomes non-finite.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +31,38 @@ from tqdm import tqdm
 
 from bench.errors import CheckpointError, DataError, NonFiniteLossError
 from bench.seeding import rng_state, seed_everything, set_rng_state
-from bench.training.checkpoint import load_checkpoint, save_checkpoint
+from bench.training.checkpoint import (
+    all_finite,
+    check_finite_state,
+    first_non_finite,
+    load_checkpoint,
+    save_checkpoint,
+)
 from methods.base import Method
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "latest.pth"
+DIVERGED = "training had diverged when it was saved; use an earlier checkpoint or retrain with a lower lr"
+
+#: a loss with ``|loss|`` above this gets a warning (GAN, feature-matching, VGG and KL terms of a healthy run
+#: stay below ~1e2)
+LOSS_WARN_ABS = 1e4
+#: ... and so does one above this many times the median ``|loss|`` of its last :data:`LOSS_WARN_WINDOW`
+#: values, once :data:`LOSS_WARN_MIN_HISTORY` are known and ``|loss| > LOSS_WARN_FLOOR`` (a hinge term
+#: hovering near 0 would otherwise warn on every ordinary fluctuation)
+LOSS_WARN_RATIO = 100.0
+LOSS_WARN_WINDOW = 100
+LOSS_WARN_MIN_HISTORY = 20
+LOSS_WARN_FLOOR = 10.0
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A parameter or buffer of a network became inf/NaN during training (the losses may still be finite).
+
+    A :class:`~bench.errors.NonFiniteLossError` (hence a ``BenchError``), so callers and the CLI treat
+    both the same way: one line, exit 1.
+    """
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -79,11 +119,17 @@ def _checkpoint_payload(method: Method, optimizers: dict[str, torch.optim.Optimi
 
 
 def restore(method: Method, ckpt: dict[str, Any], path: Path) -> None:
-    """Load every network of a sisbench checkpoint strictly; one line on a mismatch."""
+    """Load every network of a sisbench checkpoint strictly; one line on a mismatch.
+
+    Raises:
+        CheckpointError: A network is missing or does not match the configuration, or a tensor holds
+            inf/NaN (``"{path}: netG.x.running_var is inf; refused ..."``); nothing is loaded then.
+    """
     nets = ckpt.get("nets", {})
     missing_nets = sorted(set(method.nets) - set(nets))
     if missing_nets:
         raise CheckpointError(f"{path}: checkpoint has no {', '.join(missing_nets)} for method {method.name!r}")
+    check_finite_state({name: nets[name] for name in method.nets}, path, advice=DIVERGED)
     for name, net in method.nets.items():
         result = _strict_load(net, nets[name])
         if result:
@@ -109,6 +155,70 @@ def _strict_load(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | 
     return None
 
 
+class LossWatch:
+    """Warns (``logging.warning``, once per loss name) when a loss grows past a stated bound.
+
+    The bound: ``|loss| > LOSS_WARN_ABS`` (1e4), or ``|loss| > LOSS_WARN_RATIO`` (100) times the median
+    ``|loss|`` of that loss's last ``LOSS_WARN_WINDOW`` (100) iterations, once ``LOSS_WARN_MIN_HISTORY``
+    (20) are known and ``|loss| > LOSS_WARN_FLOOR`` (10). Divergence usually shows there some iterations
+    before anything becomes inf/NaN; training goes on unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, deque[float]] = {}
+        self.warned: set[str] = set()
+
+    def update(self, losses: dict[str, float], iteration: int) -> None:
+        """Record one iteration's losses (plain floats, any units) and warn on the first one past the bound."""
+        for name, value in losses.items():
+            hist = self.history.setdefault(name, deque(maxlen=LOSS_WARN_WINDOW))
+            a = abs(value)
+            if name not in self.warned and a > LOSS_WARN_FLOOR:
+                why = None
+                if a > LOSS_WARN_ABS:
+                    why = f"|loss| > {LOSS_WARN_ABS:g}"
+                elif len(hist) >= LOSS_WARN_MIN_HISTORY:
+                    med = statistics.median(hist)
+                    if a > LOSS_WARN_RATIO * med:
+                        why = f"more than {LOSS_WARN_RATIO:g}x its median {med:.3g} over the last {len(hist)} iterations"
+                if why is not None:
+                    self.warned.add(name)
+                    log.warning(
+                        "loss %s = %.4g at iteration %d (%s): training may be diverging; consider a lower lr "
+                        "(shown once per loss)", name, value, iteration, why,
+                    )
+            hist.append(a)
+
+
+def _named_state(method: Method) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every parameter and buffer of every network, named ``netG.head_0.norm_0.param_free_norm.running_var``."""
+    for net_name, net in method.nets.items():
+        for key, p in net.named_parameters():
+            yield f"{net_name}.{key}", p
+        for key, b in net.named_buffers():
+            yield f"{net_name}.{key}", b
+
+
+def _named_optimizer_state(method: Method, optimizers: dict[str, torch.optim.Optimizer]) -> Iterator[tuple[str, torch.Tensor]]:
+    names = {id(p): n for n, p in _named_state(method)}
+    for group, opt in optimizers.items():
+        for p, state in opt.state.items():
+            for key, t in state.items():
+                if isinstance(t, torch.Tensor):
+                    yield f"the {group} optimizer's {key} of {names.get(id(p), 'a parameter')}", t
+
+
+def _kept(ckpt_path: Path, saved_at: int | None) -> str:
+    if saved_at is not None:
+        return f"the last good checkpoint is {ckpt_path} (iteration {saved_at})"
+    return f"{ckpt_path} was left as it was" if ckpt_path.is_file() else "no checkpoint was written"
+
+
+def _lower_lr(method: Method) -> str:
+    lr = getattr(method.cfg, "lr", None)
+    return f"try a lower lr (e.g. --set lr={lr / 10:g})" if isinstance(lr, float) else "try a lower lr"
+
+
 def train(
     method: Method,
     train_set: Any,
@@ -131,6 +241,16 @@ def train(
         resume: Continue from ``out_dir/latest.pth`` if it exists.
         stop_at: Stop (with a checkpoint) after this many iterations, as an interruption would.
         progress: Show a progress bar on stderr.
+
+    Returns:
+        Where the checkpoint is, the iterations done, the speed and the last losses.
+
+    Raises:
+        DataError: Fewer training samples than ``batch_size``.
+        CheckpointError: The checkpoint to resume is unreadable, of another method, or holds inf/NaN.
+        NonFiniteLossError: A loss became inf/NaN; stopped before ``latest.pth`` was overwritten.
+        NonFiniteStateError: A parameter or buffer (e.g. a BatchNorm ``running_var``) became inf/NaN;
+            stopped before ``latest.pth`` was overwritten; the message names the tensor and iteration.
     """
     cfg = method.cfg
     out_dir = Path(out_dir)
@@ -145,11 +265,13 @@ def train(
     scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers} if use_amp else {}
 
     start = 0
+    saved_at: int | None = None  # iteration of the last finite checkpoint at ckpt_path (this run's or resumed)
     if resume and ckpt_path.is_file():
         ckpt = load_checkpoint(ckpt_path)
         if ckpt.get("method") != method.name:
             raise CheckpointError(f"{ckpt_path}: checkpoint is for method {ckpt.get('method')!r}, not {method.name!r}")
         restore(method, ckpt, ckpt_path)
+        check_finite_state(ckpt["optimizers"], ckpt_path, prefix="optimizers.", advice=DIVERGED)
         for k, o in optimizers.items():
             o.load_state_dict(ckpt["optimizers"][k])
         for k, s in scalers.items():
@@ -157,6 +279,7 @@ def train(
                 s.load_state_dict(ckpt["scalers"][k])
         set_rng_state(ckpt["rng"])
         start = int(ckpt["iteration"])
+        saved_at = start
         log.info("resumed from %s at iteration %d", ckpt_path, start)
     end = total if stop_at is None else min(total, stop_at)
     method.train_mode(True)
@@ -167,6 +290,7 @@ def train(
         for g in optimizers
     }
     losses_f: dict[str, float] = {}
+    watch = LossWatch()
     t0 = time.perf_counter()
     bar = tqdm(range(start, end), total=end, initial=start, desc=f"train {method.name}", file=sys.stderr,
                disable=not progress, dynamic_ncols=True, leave=False)
@@ -194,10 +318,10 @@ def train(
                     p.requires_grad_(True)
             total_loss = sum(losses.values())
             if not torch.isfinite(total_loss):
-                bad = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items() if not torch.isfinite(v)) or "sum"
-                kept = f"the last good checkpoint is {ckpt_path}" if ckpt_path.is_file() else "no checkpoint was written"
+                bad = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items() if not torch.isfinite(v))
                 raise NonFiniteLossError(
-                    f"non-finite {group} loss at iteration {it} ({bad}); stopped, {kept}; try a lower lr or --set amp=false"
+                    f"non-finite {group} loss at iteration {it} ({bad or 'sum'}); stopped, "
+                    f"{_kept(ckpt_path, saved_at)}; {_lower_lr(method)} or --set amp=false"
                 )
             if use_amp:
                 scalers[group].scale(total_loss).backward()
@@ -208,12 +332,26 @@ def train(
                 opt.step()
             losses_f.update({k: float(v.detach()) for k, v in losses.items()})
         method.after_step(it)
+        # reads only; one fused max|x| per dtype (~1 ms per step on the tiny CPU config, see the module doc)
+        if not all_finite(t for _, t in _named_state(method)):
+            name, what = first_non_finite(_named_state(method)) or ("a tensor", "non-finite")
+            raise NonFiniteStateError(
+                f"{name} is {what} at iteration {it} (the losses were still finite); "
+                f"stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
+            )
+        watch.update(losses_f, it)
         done = it + 1
         if progress and (done % max(1, cfg.print_every) == 0 or done == end):
             rate = (done - start) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses_f.items()}, "img/s": f"{rate:.1f}"}, refresh=False)
         if done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
+            if not all_finite(t for _, t in _named_optimizer_state(method, optimizers)):
+                name, what = first_non_finite(_named_optimizer_state(method, optimizers)) or ("a tensor", "non-finite")
+                raise NonFiniteStateError(
+                    f"{name} is {what} at iteration {it}; stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
+                )
             save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, done, seed, scalers, dataset_name))
+            saved_at = done
     bar.close()
     if start >= end and not ckpt_path.is_file():
         save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, start, seed, scalers, dataset_name))
