@@ -137,7 +137,7 @@ def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int, overwr
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True)
 def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
-    """Counts, sizes, label histogram, unknown ids and unpaired files of each split."""
+    """Counts, sizes, decoded formats and conversions, label histogram, unknown ids and unpaired files of each split."""
     from bench.api import data_root_for
     from bench.datasets import DATASETS, check_split
 

@@ -193,6 +193,13 @@ def test_cmyk_photos(tmp_path: Path) -> None:
     assert np.abs(d.array[:, :8].astype(int) - [0, 255, 255]).max() <= 2 and d.array[:, 8:].max() <= 2
 
 
+def test_multi_frame_photo_reads_the_first_frame_and_says_so(tmp_path: Path) -> None:
+    frames = [Image.fromarray(np.full((4, 5, 3), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(tmp_path / "m.tif", save_all=True, append_images=frames[1:])
+    d = decode_image(tmp_path / "m.tif")
+    assert (d.array == 10).all() and d.conversion == "first of 2 frames"
+
+
 def test_unconvertible_photo_mode_is_refused_in_one_line(tmp_path: Path) -> None:
     im = Image.new("La", (3, 3))
     with pytest.raises(DataError, match=r"x\.png: photo mode La cannot be converted to RGB"):
@@ -275,6 +282,17 @@ def test_official_layouts_ignore_exif(tmp_path: Path) -> None:
     assert np.array_equal(img, stored)  # 56x40 as stored, not turned to 40x56
     s = bench.datasets.real.check_split(tmp_path, "val", DATASETS.get("ade20k"))
     assert s.ok and s.conversions == {"photos with an EXIF orientation tag: ignored (labels follow stored pixels)": 1}
+
+
+def test_coco_in_spade_layout_ignores_exif(tmp_path: Path) -> None:
+    """The custom loader reads official COCO-Stuff in SPADE's layout: stored pixels, like SPADE."""
+    F.write_coco_spade(tmp_path, n_train=1)
+    photo = sorted((tmp_path / "val_img").glob("*.jpg"))[0]
+    with Image.open(photo) as im:
+        im.load()
+    im.save(photo, quality=100, exif=_exif(8))
+    ds = open_split("coco", tmp_path, "val", Preprocess.fixed((40, 56)))
+    assert isinstance(ds, CustomDataset) and ds[0]["image"].shape == (3, 40, 56)  # not refused, not turned
 
 
 # --- label maps ---------------------------------------------------------------------------------------------

@@ -103,10 +103,12 @@ class Decoded:
     rotated: bool = False
 
 
-def _open(path: Path, what: str) -> tuple[Image.Image, str]:
-    """Open and fully decode a file; also return the raw mode PIL unpacks from (e.g. ``"RGB;16B"``).
+def _open(path: Path, what: str) -> tuple[Image.Image, str, int]:
+    """Open and fully decode a file's first frame; also return the raw mode PIL unpacks from (e.g.
+    ``"RGB;16B"``) and the number of frames.
 
-    ``Image.open`` is lazy, so corruption only shows on ``load``; the raw mode is only known before it.
+    ``Image.open`` is lazy, so corruption only shows on ``load``; the raw mode is only known before it,
+    and the frame count only while the file is open.
     """
     try:
         with Image.open(path) as im:
@@ -114,8 +116,9 @@ def _open(path: Path, what: str) -> tuple[Image.Image, str]:
             args = tile[3] if tile is not None else None
             rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args
                                                           and isinstance(args[0], str) else im.mode)
+            frames = int(getattr(im, "n_frames", 1) or 1)  # before load: counting TIFF pages re-seeks
             im.load()  # decoded pixels stay usable after the file is closed
-            return im, rawmode
+            return im, rawmode, frames
     except FileNotFoundError:
         raise DataError(f"{path}: {what} file not found") from None
     except _DECODE_ERRORS as e:
@@ -324,6 +327,13 @@ def _ids(im: Image.Image, rawmode: str, path: Path, what: str) -> tuple[np.ndarr
     return arr, note
 
 
+def _with_frames(n: int, note: str | None) -> str | None:
+    """Say so when a multi-frame file (animated PNG/WebP, multi-page TIFF, MPO) was read as its first frame."""
+    if n <= 1:
+        return note
+    return f"{note}; first of {n} frames" if note else f"first of {n} frames"
+
+
 def decode_image(path: Path, *, exif: bool = False) -> Decoded:
     """Decode a photo to RGB uint8 ``[H, W, 3]`` (see the module docstring for every mode).
 
@@ -337,8 +347,9 @@ def decode_image(path: Path, *, exif: bool = False) -> Decoded:
     Raises:
         DataError: Missing, corrupt, or in a mode without a defined 8-bit RGB reading.
     """
-    im, rawmode = _open(path, "image")
+    im, rawmode, frames = _open(path, "image")
     array, note = _photo(im, rawmode, path)
+    note = _with_frames(frames, note)
     o = orientation_of(im)
     if exif and o != 1:
         array = apply_orientation(array, o)
@@ -359,8 +370,9 @@ def decode_map(path: Path, what: str = "label", *, exif: bool = False) -> Decode
     Raises:
         DataError: Missing, corrupt, not a PNG, colour channels, or transparent pixels.
     """
-    im, rawmode = _open(path, what)
+    im, rawmode, frames = _open(path, what)
     array, note = _ids(im, rawmode, path, what)
+    note = _with_frames(frames, note)
     o = orientation_of(im)
     if exif and o != 1:
         array = apply_orientation(array, o)
