@@ -7,6 +7,11 @@ imported file is hashed and its digest recorded with every result, but it cannot
 a published value. The mmseg file names end in 8 hex digits that ``publish_model.py`` computed on
 the checkpoint *before* stripping it, so they are not the downloaded file's sha256 prefix either.
 
+Their content is checked instead: every entry names a ``manifest`` (``bench/manifests/NAME.json``)
+with the keys and shapes of the released file, taken from the parity manifests of the official
+networks (``tests/parity``) and, for the mmseg track, from the configs' models;
+``python -m tests.test_weights_import`` regenerates them.
+
 Several URLs are pages or archives rather than the file itself (Google Drive, Dropbox, a tar.gz):
 download by hand, unpack if needed, then ``bench weights import NAME PATH``. Cache file names are
 unique per entry and keep the release's name as a suffix, so the checkpoint loaders, which recognise
@@ -30,18 +35,21 @@ def _add(wf: WeightFile) -> None:
 _CSAIL = "http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet101-upernet/"
 _add(WeightFile(
     name="upernet101-ade20k-encoder",
+    manifest="upernet101-ade20k-encoder",
     filename="ade20k-resnet101-upernet-encoder_epoch_50.pth",
     urls=(_CSAIL + "encoder_epoch_50.pth",),
     description="CSAIL ResNet-101 encoder of UPerNet (ADE20K, epoch 50); config ade20k-resnet101-upernet.yaml",
 ))
 _add(WeightFile(
     name="upernet101-ade20k-decoder",
+    manifest="upernet101-ade20k-decoder",
     filename="ade20k-resnet101-upernet-decoder_epoch_50.pth",
     urls=(_CSAIL + "decoder_epoch_50.pth",),
     description="CSAIL UPerNet decoder (ADE20K, epoch 50), paired with upernet101-ade20k-encoder",
 ))
 _add(WeightFile(
     name="drn105-cityscapes",
+    manifest="drn105-cityscapes",
     filename="drn-d-105_ms_cityscapes.pth",
     urls=("http://go.yf.io/drn-cityscapes-models",),
     description="fyu/drn DRN-D-105 Cityscapes segmentation weights (19 train ids); the URL is fyu/drn's "
@@ -49,6 +57,7 @@ _add(WeightFile(
 ))
 _add(WeightFile(
     name="deeplabv2-cocostuff",
+    manifest="deeplabv2-cocostuff",
     filename="deeplabv2_resnet101_msc-cocostuff164k-100000.pth",
     urls=("https://github.com/kazuto1011/deeplab-pytorch/releases/download/v1.0/"
           "deeplabv2_resnet101_msc-cocostuff164k-100000.pth",),
@@ -56,6 +65,7 @@ _add(WeightFile(
 ))
 _add(WeightFile(
     name="unet-celebamask",
+    manifest="unet-celebamask",
     filename="celebamask-hq-face-parsing-unet-model.pth",
     urls=("https://drive.google.com/file/d/1Me181DqwnE-yptAh04cZ1wsHViYrZuhc/view?usp=sharing",),
     description="switchablenorms/CelebAMask-HQ face_parsing U-Net, released as model.pth (Google Drive page)",
@@ -65,12 +75,14 @@ _add(WeightFile(
 _MM = "https://download.openmmlab.com/mmsegmentation/v0.5/"
 _add(WeightFile(
     name="mmseg-upernet-r101-ade20k",
+    manifest="mmseg-upernet-r101-ade20k",
     filename="upernet_r101_512x512_160k_ade20k_20200615_161951-91b32684.pth",
     urls=(_MM + "upernet/upernet_r101_512x512_160k_ade20k/upernet_r101_512x512_160k_ade20k_20200615_161951-91b32684.pth",),
     description="mmseg track: configs/upernet/upernet_r101_4xb4-160k_ade20k-512x512.py (150 classes)",
 ))
 _add(WeightFile(
     name="mmseg-deeplabv3-r101-cocostuff164k",
+    manifest="mmseg-deeplabv3-r101-cocostuff164k",
     filename="deeplabv3_r101-d8_512x512_4x4_320k_coco-stuff164k_20210709_155402-3cbca14d.pth",
     urls=(_MM + "deeplabv3/deeplabv3_r101-d8_512x512_4x4_320k_coco-stuff164k/"
           "deeplabv3_r101-d8_512x512_4x4_320k_coco-stuff164k_20210709_155402-3cbca14d.pth",),
@@ -78,6 +90,7 @@ _add(WeightFile(
 ))
 _add(WeightFile(
     name="mmseg-deeplabv3plus-r101-cityscapes",
+    manifest="mmseg-deeplabv3plus-r101-cityscapes",
     filename="deeplabv3plus_r101-d8_512x1024_80k_cityscapes_20200606_114143-068fcfe9.pth",
     urls=(_MM + "deeplabv3plus/deeplabv3plus_r101-d8_512x1024_80k_cityscapes/"
           "deeplabv3plus_r101-d8_512x1024_80k_cityscapes_20200606_114143-068fcfe9.pth",),
@@ -89,6 +102,7 @@ _SPADE_TAR = "https://drive.google.com/file/d/12gvlTbMvUcJewQlSEaZdeb2CdOB-b8kQ/
 for _ds in ("coco", "ade20k", "cityscapes"):
     _add(WeightFile(
         name=f"spade-{_ds}",
+        manifest=f"spade-{_ds}",
         filename=f"spade-{_ds}_pretrained-latest_net_G.pth",
         urls=(_SPADE_TAR,),
         description=f"SPADE generator, member {_ds}_pretrained/latest_net_G.pth of checkpoints.tar.gz "
@@ -98,6 +112,7 @@ _OASIS = "https://www.dropbox.com/sh/nf6of02pyk84zjg/AAC8hnnj0T_MAiPx3tzdAyiWa?d
 for _ds in ("ade20k", "cityscapes", "coco"):
     _add(WeightFile(
         name=f"oasis-{_ds}",
+        manifest=f"oasis-{_ds}",
         filename=f"oasis_{_ds}_pretrained-best_EMA.pth",
         urls=(_OASIS,),
         description=f"OASIS EMA generator, oasis_{_ds}_pretrained/models/best_EMA.pth in oasis_{_ds}_pretrained.zip "
@@ -105,12 +120,14 @@ for _ds in ("ade20k", "cityscapes", "coco"):
     ))
 _add(WeightFile(
     name="pix2pixhd-cityscapes-1024p",
+    manifest="pix2pixhd-cityscapes-1024p",
     filename="pix2pixhd-label2city_1024p-latest_net_G.pth",
     urls=("https://drive.google.com/file/d/1h9SykUnuZul7J3Nbms2QGH1wa85nbN2-/view?usp=sharing",),
     description="pix2pixHD label2city_1024p/latest_net_G.pth (--netG local --ngf 32; NVIDIA/pix2pixHD README)",
 ))
 _add(WeightFile(
     name="sean-celebamask",
+    manifest="sean-celebamask",
     filename="sean-CelebA-HQ_pretrained-latest_net_G.pth",
     urls=("https://drive.google.com/file/d/1UMgKGdVqlulfgOBV4Z0ajEwPdgt3_EDK/view?usp=sharing",),
     description="SEAN generator, member CelebA-HQ_pretrained/latest_net_G.pth of CelebA-HQ_pretrained.tar.gz "

@@ -9,11 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import bench.weights_catalog as catalog
 from bench.cli import cli
-from bench.errors import BenchError, WeightsNotFoundError
+from bench.errors import BenchError, CheckpointError, WeightsNotFoundError
 from bench.weights import WEIGHTS, WeightFile, fetch, import_file, locate, resolve
 
 PAYLOAD = b"pretend these are weights\n" * 100
@@ -176,7 +177,12 @@ def test_segmenter_weight_kwargs(bench_cache: Path, tmp_path: Path, monkeypatch:
     assert catalog.segmenter_weight_kwargs("upernet101_ade20k", {"network": object()}) == {}
     f = tmp_path / "drn.pth"
     f.write_bytes(PAYLOAD)
-    import_file("drn105-cityscapes", f)  # no published sha256: installed as given
+    with pytest.raises(CheckpointError, match="cannot be drn105-cityscapes's weights"):
+        import_file("drn105-cityscapes", f)  # no published sha256: the content is checked (test_weights_import.py)
+    from tests.test_weights_import import zeros_state
+
+    torch.save(zeros_state("drn105-cityscapes"), f)
+    import_file("drn105-cityscapes", f)
     assert catalog.segmenter_weight_kwargs("drn105_cityscapes") == {"checkpoint": bench_cache / "weights" / "drn-d-105_ms_cityscapes.pth"}
     assert catalog.segmenter_weight_kwargs("drn105_cityscapes", {"checkpoint": "x"}) == {}
 
