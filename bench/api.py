@@ -135,22 +135,27 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
                       resume=resume, stop_at=stop_at, progress=progress)
 
 
-def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: str | Path, *,
+def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: Any, *,
              data_root: str | Path | None = None, overrides: dict[str, Any] | None = None, seed: int = 0,
              batch_size: int = 8, samples: int = 1, split: str = "val", device: str | None = None,
-             progress: bool = True, style: dict[str, Any] | None = None) -> Path:
+             progress: bool = True, style: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Generate ``split`` with a trained or official checkpoint; ``style`` = SEAN style control
     (``{"style_from": id, "swap_regions": [names], "interpolate": t}``, see :mod:`bench.style`).
 
-    Writes ``<id>.png`` (uint8 RGB) per label map into ``out_dir``. The preflight (the first sample, the
-    generated size) runs before any image is written.
+    Writes ``<id>.png`` (uint8 RGB) per label map into ``out_dir``. A non-empty folder that sisbench did not
+    write is refused unless ``overwrite`` (which still deletes nothing sisbench did not write; see
+    :mod:`bench.outputs`). The folder check and the preflight (the first sample, the generated size) run
+    before any image is written.
 
     Raises:
-        BenchError: a wrong checkpoint, a preflight failure, bad style arguments, in one line.
+        BenchError: a foreign output folder, a wrong checkpoint, a preflight failure, bad style arguments,
+            in one line.
     """
     from bench import preflight as pf
-    from bench.generate import generate_split
+    from bench.generate import GENERATED_KIND, generate_split
+    from bench.outputs import as_output_dir
 
+    out_dir = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
     s = setup(method, dataset, data_root=data_root, overrides=overrides)
     model = s.build(device or default_device())
     load_weights(model, checkpoint)
@@ -310,7 +315,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     t = time.perf_counter()
     images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress,
-                            stats_dataset=s.open("train", spec=dspec))
+                            stats_dataset=s.open("train", spec=dspec), overwrite=True)  # our own work folder
     timings["generate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -337,6 +342,14 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     )
     store.put(record)
     return record
+
+
+def eval_images(dataset: str, images: str | Path, name: str, **kwargs: Any) -> RunRecord:
+    """Score a folder of images made by any model; one ``external`` record (see
+    :func:`bench.external.evaluate_images` for the arguments, the protocol and the errors)."""
+    from bench.external import evaluate_images
+
+    return evaluate_images(dataset, images, name, **kwargs)
 
 
 def as_dict(record: RunRecord) -> dict[str, Any]:

@@ -276,23 +276,57 @@ def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: t
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
 @click.option("--device", default=None)
 @click.option("--protocol", type=click.Choice(["native", "upsampled"]), default="native", show_default=True)
+@click.option("--metrics", default=None, metavar="M1,M2",
+              help="Metrics to compute (fid,kid,precision,recall,miou,accu,psnr,ssim,rmse); default all the "
+                   "dataset supports. "
+                   "E.g. fid,kid completes a record without the segmenter weights.")
 def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path | None,
-            seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str) -> None:
+            seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str,
+            metrics: str | None) -> None:
     """Train or load → generate → evaluate → store one run record."""
     from bench import api
 
     record = api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
-                     seed=seed, results=results, force=force, device=device, protocol=protocol)
+                     seed=seed, results=results, force=force, device=device, protocol=protocol, metrics=metrics)
     if as_json:
         click.echo(record.to_json())
     else:
         click.echo(_format_record(record))
 
 
+@cli.command("eval")
+@click.option("--dataset", required=True, help="Dataset whose label maps the images were generated from.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--split", default="val", show_default=True)
+@click.option("--images", type=click.Path(path_type=Path), required=True,
+              help="Folder of <label id>.png|jpg|jpeg|webp, any resolution (one for all).")
+@click.option("--name", required=True, help="The label this record carries in tables.")
+@click.option("--protocol", type=click.Choice(["native", "upsampled"]), default="native", show_default=True)
+@click.option("--reconstruction", is_flag=True, help="Also PSNR/SSIM/RMSE against the paired real image.")
+@click.option("--metrics", default=None, metavar="M1,M2", help="Subset of metrics (default: all supported).")
+@click.option("--recursive", is_flag=True, help="Also match images in sub-folders.")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--force", is_flag=True, help="Recompute even if a record with the same inputs exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
+@click.option("--device", default=None)
+def eval_cmd(dataset: str, data_root: Path | None, split: str, images: Path, name: str, protocol: str,
+             reconstruction: bool, metrics: str | None, recursive: bool, results: Path, force: bool, as_json: bool,
+             device: str | None) -> None:
+    """Score a folder of images made by any model under the pinned protocol; store an external record."""
+    from bench import api
+
+    record = api.eval_images(dataset, images, name, data_root=data_root, split=split, protocol=protocol,
+                             reconstruction=reconstruction, metrics=metrics, recursive=recursive, results=results,
+                             force=force, device=device)
+    click.echo(record.to_json() if as_json else _format_record(record))
+
+
 def _format_record(record: Any) -> str:
     from bench.metrics import METRICS
 
-    lines = [f"run {record.run_id}: {record.method} on {record.dataset} (seed {record.seed})"]
+    who = f"{record.label} (external images)" if record.kind == "external" else f"{record.method}"
+    lines = [f"run {record.run_id}: {who} on {record.dataset}" + ("" if record.kind == "external" else
+                                                                   f" (seed {record.seed})")]
     for name, value in record.metrics.items():
         if name not in METRICS:
             continue
@@ -300,6 +334,8 @@ def _format_record(record: Any) -> str:
         ceil = record.ceiling.get(name)
         extra = f"   (real images: {format(ceil, info.fmt)})" if ceil is not None else ""
         lines.append(f"  {info.label:>8} {'↑' if info.higher_is_better else '↓'} {format(value, info.fmt)}{extra}")
+    for name, why in (record.extra.get("skipped_metrics") or {}).items():
+        lines.append(f"  {name:>8} skipped: {why}")
     t = record.timings.get("total_s")
     if t is not None:
         lines.append(f"  total {t:.1f} s; record {record.run_id}.json")

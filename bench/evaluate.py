@@ -227,7 +227,8 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     if protocol not in ("native", "upsampled"):
         raise MetricError(f"unknown segmentation protocol {protocol!r}; use native or upsampled")
     if metrics is None:
-        metrics = ("fid", "kid", "miou", "accu") + (("psnr", "ssim", "rmse") if reconstruction else ())
+        metrics = ("fid", "kid", "precision", "recall", "miou", "accu") + (
+            ("psnr", "ssim", "rmse") if reconstruction else ())
     reals = export_reals(val, spec)
     h, w = val[0]["image"].shape[-2:]
     out: dict[str, float] = {}
@@ -235,12 +236,16 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     weights: dict[str, Any] = {}
     proto: dict[str, Any] = {"segmentation": protocol, "fid_resize": FID_RESIZE}
     extra: dict[str, Any] = {"reals": str(reals), "labels": str(Path(val[0]["path"]).parent)}
-    if "fid" in metrics or "kid" in metrics:
+    if any(m in metrics for m in ("fid", "kid", "precision", "recall")):
+        prc = "precision" in metrics or "recall" in metrics
         fk = fid_kid(images, reals, cache_key=f"{reals.name}-inception-{fid_layer}", feature_layer=fid_layer,
-                     device=device, verbose=False, save_cpu_ram=True)
-        out.update({k: float(fk[k]) for k in ("fid", "kid") if k in metrics})
+                     device=device, verbose=False, save_cpu_ram=True, prc=prc)
+        out.update({k: float(fk[k]) for k in ("fid", "kid", "precision", "recall") if k in metrics and k in fk})
+        if "prc_skipped" in fk:
+            extra["prc_skipped"] = fk["prc_skipped"]
         weights["inception"] = fk["inception"]
-        proto["fid"] = {k: fk[k] for k in ("feature_layer", "kid_subset_size", "kid_subsets", "torch_fidelity") if k in fk}
+        proto["fid"] = {k: fk[k] for k in ("feature_layer", "kid_subset_size", "kid_subsets", "torch_fidelity",
+                                           "prc_neighborhood") if k in fk}
         extra["kid_std"] = float(fk.get("kid_std", float("nan")))
     if "miou" in metrics or "accu" in metrics:
         if segmenter is None:
@@ -261,7 +266,7 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         rec = reconstruction_scores(images, reals)
         out.update({k: float(rec[k]) for k in ("psnr", "ssim", "rmse") if k in metrics})
         proto["reconstruction_reference"] = "paired real validation image"
-    order = ("fid", "kid", "miou", "accu", "psnr", "ssim", "rmse")
+    order = ("fid", "kid", "precision", "recall", "miou", "accu", "psnr", "ssim", "rmse")
     return Evaluation(
         metrics={k: out[k] for k in order if k in out},
         ceiling=ceiling,

@@ -32,7 +32,7 @@ from bench.errors import BenchError, ConfigError, DataError, UnknownNameError, W
 log = logging.getLogger(__name__)
 
 #: every metric `bench run` computes, by group
-FID_METRICS = ("fid", "kid")
+FID_METRICS = ("fid", "kid", "precision", "recall")
 SEGMENTATION_METRICS = ("miou", "accu")
 RECONSTRUCTION_METRICS = ("psnr", "ssim", "rmse")
 ALL_METRICS = FID_METRICS + SEGMENTATION_METRICS + RECONSTRUCTION_METRICS

@@ -29,6 +29,8 @@ class RunRecord:
 
     schema_version: int = SCHEMA_VERSION
     run_id: str
+    kind: str = "run"  # "run": sisbench generated the images; "external": `bench eval` scored a folder
+    label: str = ""  # the name an external record carries in tables (`bench eval --name`)
     method: str
     dataset: str
     seed: int
@@ -48,7 +50,8 @@ class RunRecord:
 
     def summary(self) -> str:
         m = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.metrics.items()) if isinstance(v, int | float))
-        return f"{self.run_id}  {self.method}/{self.dataset}  {m}"
+        who = f"{self.label} (external)" if self.kind == "external" else self.method
+        return f"{self.run_id}  {who}/{self.dataset}  {m}"
 
 
 class RunStore:

@@ -33,7 +33,10 @@ REPORT_KIND = "report"
 
 
 def record_label(r: RunRecord) -> str:
-    """The method's name, plus the config fields that differ from its preset (``spade [max_iters=0]``)."""
+    """The method's name, plus the config fields that differ from its preset (``spade [max_iters=0]``);
+    an external record (``bench eval``) shows its ``--name`` and ``(external)``."""
+    if getattr(r, "kind", "run") == "external":
+        return f"{r.label or 'images'} (external)"
     try:
         from bench.config import resolve, to_dict
 

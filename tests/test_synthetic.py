@@ -25,7 +25,7 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path: Path) -> None:
     a = write_synthetic(tmp_path / "a", n_train=6, n_val=3, seed=1, workers=1)
     b = write_synthetic(tmp_path / "b", n_train=6, n_val=3, seed=1, workers=2)
     fa, fb = _files(a), _files(b)
-    assert len(fa) == 3 * 9 + 1 and fa == fb
+    assert len(fa) == 3 * 9 + 2 and fa == fb  # + dataset.json and the sisbench output manifest
     c = write_synthetic(tmp_path / "c", n_train=6, n_val=3, seed=2, workers=1)
     fc = _files(c)
     assert fc["train_img/train_00000.png"] != fa["train_img/train_00000.png"]

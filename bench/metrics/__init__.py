@@ -63,6 +63,22 @@ for _info in (
         description="Kernel Inception Distance (torch-fidelity, cubic polynomial kernel, mean over subsets)",
     ),
     MetricInfo(
+        name="precision",
+        label="Prec",
+        higher_is_better=True,
+        fmt=".3f",
+        description="improved precision (Kynkäänniemi et al. 2019, k=3) on the Inception pool features: share of "
+                    "generated images inside the real images' k-NN balls (torch-fidelity)",
+    ),
+    MetricInfo(
+        name="recall",
+        label="Rec",
+        higher_is_better=True,
+        fmt=".3f",
+        description="improved recall (Kynkäänniemi et al. 2019, k=3) on the Inception pool features: share of "
+                    "real images inside the generated images' k-NN balls (torch-fidelity)",
+    ),
+    MetricInfo(
         name="miou",
         label="mIoU",
         higher_is_better=True,

@@ -30,6 +30,8 @@ from bench.metrics.inception import resolve_inception_weights
 FEATURE_LAYERS = ("64", "192", "768", "2048")
 IMAGE_EXTS = ("png", "jpg", "jpeg")  # torch-fidelity's default ``samples_find_ext``
 KID_SUBSETS = 100
+#: k of the k-nearest-neighbour balls of precision and recall (Kynkäänniemi et al. 2019; torch-fidelity's default)
+PRC_NEIGHBORHOOD = 3
 _CACHE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
 
@@ -87,6 +89,7 @@ def fid_kid(
     feature_layer: str = "2048",
     kid_subset_size: int = 1000,
     kid_subsets: int = KID_SUBSETS,
+    prc: bool = True,
     device: str = "cpu",
     batch_size: int = 64,
     weights_path: str | Path | None = None,
@@ -104,6 +107,9 @@ def fid_kid(
             quick tests (the 2048x2048 matrix square root alone takes ~25 s on 2 cores).
         kid_subset_size: KID subset size, clamped to ``min(kid_subset_size, n_generated, n_real)``.
         kid_subsets: number of KID subsets (torch-fidelity's default 100).
+        prc: also precision and recall (Kynkäänniemi et al., NeurIPS 2019; k = 3 nearest neighbours),
+            computed by torch-fidelity on the same Inception features as FID/KID. Needs at least
+            ``PRC_NEIGHBORHOOD + 1`` images per set; fewer skip them (``prc_skipped`` says why).
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per Inception forward pass.
         weights_path: explicit torch-fidelity Inception weights; default see
@@ -153,6 +159,7 @@ def fid_kid(
         real_cache = (f"{cache_key}-w{weights.sha256[:12]}-f{_content_fingerprint(real_files)[:12]}"
                       f"-tf{torch_fidelity.__version__}")
 
+    prc_on = prc and min(len(gen_files), len(real_files)) > PRC_NEIGHBORHOOD
     kwargs: dict[str, Any] = {
         "input1": str(Path(generated)),
         "input2": str(Path(real)),
@@ -168,6 +175,9 @@ def fid_kid(
         "save_cpu_ram": save_cpu_ram,
         "samples_find_deep": False,
         "samples_find_ext": ",".join(IMAGE_EXTS),
+        "prc": prc_on,
+        "feature_layer_prc": feature_layer,
+        "prc_neighborhood": PRC_NEIGHBORHOOD,
         "cache": real_cache is not None,
         "cache_root": str(cache_dir("fidelity")),
         "input2_cache_name": real_cache,
@@ -182,7 +192,14 @@ def fid_kid(
             except ValueError as exc:  # torch-fidelity's vassert: an input it cannot use
                 raise MetricError(f"torch-fidelity rejected {generated} vs {real}: {exc}") from exc
 
+    extra: dict[str, Any] = {}
+    if prc_on:
+        extra = {"precision": float(out["precision"]), "recall": float(out["recall"]),
+                 "prc_neighborhood": PRC_NEIGHBORHOOD}
+    elif prc:
+        extra = {"prc_skipped": f"precision/recall need more than {PRC_NEIGHBORHOOD} images per set"}
     return {
+        **extra,
         "fid": float(out["frechet_inception_distance"]),
         "kid": float(out["kernel_inception_distance_mean"]),
         "kid_std": float(out["kernel_inception_distance_std"]),

@@ -1,0 +1,264 @@
+"""``bench eval``: score a folder of images made by any model under the pinned protocol.
+
+The images are paired with the label maps of a dataset split by stem (``<id>.png|jpg|jpeg|webp``, any case).
+They may have any resolution: the *evaluated size* is theirs, and the protocol records it.
+
+* The real images for FID/KID (and the ceiling, and PSNR/SSIM/RMSE with ``reconstruction``) are the
+  split's photos resized to the evaluated size: bicubic (PIL, as SPADE resizes its inputs), no crop.
+* The label maps are resized nearest to it for segmentation; ``upsampled`` works as in ``bench run``.
+* Every image is decoded once, checked, and staged as a lossless PNG of exactly the decoded pixels, so
+  JPEG and WebP inputs score as their decoded pixels do.
+
+The result is an ordinary run record of kind ``external``: ``bench report``, ``bench check`` and
+``bench ls runs`` treat it like any other run. Its id hashes the images' content, the split's content
+and the evaluation identity, so a re-run is a cache hit and a changed image is not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: file types accepted as generated images (matched case-insensitively)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: largest relative difference between an image's and its label map's aspect ratio
+ASPECT_TOLERANCE = 0.01
+REAL_RESIZE = "PIL bicubic to the evaluated size (no crop); label maps nearest"
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Images matched to the split's label maps: ``files[id]`` for every sample id, in split order."""
+
+    files: dict[str, Path]
+    extra: list[Path]
+    size: tuple[int, int]  # (H, W) shared by all images
+
+
+def find_images(folder: Path, *, recursive: bool = False) -> dict[str, Path]:
+    """``{stem: path}`` of the image files in ``folder`` (sub-folders only with ``recursive``).
+
+    Raises:
+        DataError: ``folder`` is missing or not a folder, or two files share a stem.
+    """
+    if not folder.is_dir():
+        raise DataError(f"--images {folder}: no such folder")
+    files: dict[str, Path] = {}
+    walk = sorted(folder.rglob("*")) if recursive else sorted(folder.iterdir())
+    for p in walk:
+        if not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if p.stem in files:
+            raise DataError(f"{p}: two images share the stem {p.stem!r} ({files[p.stem]}); keep one per label map")
+        files[p.stem] = p
+    return files
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Fully decode one generated image to uint8 RGB ``[H, W, 3]``; one line naming the file otherwise."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("RGB", "L", "RGBA", "P", "LA"):
+                raise DataError(f"{path}: image mode {im.mode} is not an 8-bit photo; save it as 8-bit RGB")
+            return np.asarray(im.convert("RGB"))
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PIL raises many types on corrupt files
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise DataError(f"{path}: unreadable or truncated image ({reason}); re-export it") from None
+
+
+def pair_images(ids: list[str], label_sizes: list[tuple[int, int]], folder: Path, *,
+                recursive: bool = False) -> Pairing:
+    """Match every label id to an image and check sizes, before any scoring.
+
+    Args:
+        ids: The split's sample ids, in order.
+        label_sizes: Each sample's label map size (H, W) as stored on disk.
+        folder: The images to score.
+        recursive: Also look in sub-folders.
+
+    Raises:
+        DataError: the folder is empty; images are missing for some labels (the count and the first three
+            stems); an image is unreadable (named); images differ in size; an image's aspect ratio differs
+            from its label map's by more than 1%.
+    """
+    found = find_images(folder, recursive=recursive)
+    if not found:
+        raise DataError(f"--images {folder}: no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images"
+                        + ("" if recursive else " (sub-folders are ignored without --recursive)"))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise DataError(f"{folder}: no image for {len(missing)} of {len(ids)} label maps, e.g. "
+                        f"{', '.join(missing[:3])} (images are matched to label maps by file stem)")
+    extra = sorted(found[s] for s in found.keys() - set(ids))
+    sizes: dict[tuple[int, int], str] = {}
+    for i, (hl, wl) in zip(ids, label_sizes):
+        w, h = _peek_size(found[i])
+        sizes.setdefault((h, w), i)
+        if abs((w / h) / (wl / hl) - 1.0) > ASPECT_TOLERANCE:
+            raise DataError(f"{found[i]}: aspect ratio {w}x{h} (WxH) differs from its label map's {wl}x{hl} by more "
+                            f"than {ASPECT_TOLERANCE:.0%}; generate at the label map's aspect ratio")
+    if len(sizes) > 1:
+        (a, ia), (b, ib) = list(sizes.items())[:2]
+        raise DataError(f"{folder}: images have different sizes ({ia}: {a[1]}x{a[0]}, {ib}: {b[1]}x{b[0]} WxH); "
+                        "FID/KID score one evaluated size, resize them to one")
+    return Pairing({i: found[i] for i in ids}, extra, next(iter(sizes)))
+
+
+def _peek_size(path: Path) -> tuple[int, int]:
+    """(W, H) from the file header; one line naming the file when it is not an image."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as e:  # noqa: BLE001 - PIL raises many types on corrupt files
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise DataError(f"{path}: unreadable image ({reason}); re-export it") from None
+
+
+def stage(pairing: Pairing, out: Path) -> Path:
+    """Decode every image (named on failure) and write it as ``out/<id>.png``: lossless, the decoded pixels.
+
+    Raises:
+        DataError: an image cannot be decoded, or is not an 8-bit photo.
+    """
+    from bench.cache import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    for i, path in pairing.files.items():
+        img = Image.fromarray(_decode(path))
+        atomic_write(out / f"{i}.png", lambda f, im=img: im.save(f, format="PNG"))
+    return out
+
+
+def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: str | Path | None = None,
+                    split: str = "val", protocol: str = "native", reconstruction: bool = False,
+                    results: str | Path = "results", force: bool = False, device: str | None = None,
+                    progress: bool = True, fid_layer: str = "2048", recursive: bool = False,
+                    metrics: str | None = None) -> Any:
+    """Score a folder of images made by anything; write and return one ``external`` run record.
+
+    Args:
+        dataset: A registered dataset (``bench ls datasets``).
+        images: Folder of ``<label id>.<png|jpg|jpeg|webp>``, uint8 RGB, any resolution (one for all).
+        name: The label the record carries in tables (e.g. ``"SDM (authors' samples)"``).
+        split: The split whose label maps the images were generated from.
+        protocol: ``native`` or ``upsampled`` segmentation (:mod:`bench.evaluate`).
+        reconstruction: Also PSNR/SSIM/RMSE against the paired real image (the SEAN protocol).
+        metrics: ``"fid,kid"``-style subset, default every metric the dataset supports.
+
+    Returns:
+        The :class:`bench.store.RunRecord` (kind ``external``), FID/KID raw, mIoU/accuracy fractions.
+
+    Raises:
+        DataError: any bad input (missing, unreadable or mis-sized images, an empty folder, a wrong split),
+            in one line, before scoring; no record is written.
+    """
+    from bench import __version__
+    from bench import preflight as pf
+    from bench.api import data_fingerprint, data_root_for, environment
+    from bench.cache import files_fingerprint
+    from bench.datasets import DATASETS
+    from bench.datasets.transforms import Preprocess
+    from bench.evaluate import evaluate, evaluation_identity
+    from bench.store import RunRecord, RunStore, run_id
+
+    requested = pf.parse_metrics(metrics)
+    if not reconstruction and requested is None:
+        requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)
+    spec = DATASETS.get(dataset)
+    root = data_root_for(spec, data_root)
+    plan = pf.metric_plan(spec, requested)
+    t0 = time.perf_counter()
+    raw = _open_split(spec, root, split, None)
+    ids = [str(s.id) for s in raw.samples]
+    label_sizes = [_label_size(raw, k) for k in range(len(ids))]
+    pairing = pair_images(ids, label_sizes, Path(images), recursive=recursive)
+    if pairing.extra:
+        log.warning("ignoring %d images that match no label map of split %r (e.g. %s)", len(pairing.extra), split,
+                    pairing.extra[0].name)
+    h, w = pairing.size
+    val = _open_split(spec, root, split, Preprocess.fixed((h, w), no_flip=True))
+    eval_id = evaluation_identity(spec, protocol=protocol, fid_layer=fid_layer)
+    inputs = {
+        "kind": "external",
+        "dataset": spec.name,
+        "split": split,
+        "images": files_fingerprint(pairing.files.items()),
+        "evaluated_size": [h, w],
+        "real_resize": REAL_RESIZE,
+        "data": data_fingerprint({split: val}),
+        "evaluation": eval_id,
+        "metrics": list(plan.metrics),
+        "sisbench": __version__,
+    }
+    rid = run_id(inputs)
+    store = RunStore(results)
+    if not force and (existing := store.get(rid)) is not None:
+        log.info("cache hit: %s", store.path(rid))
+        return existing
+    dev = device or _default_device()
+    plan = pf.load_segmenter_for(plan, spec, device=dev)
+    work = store.work_dir(rid)
+    staged = stage(pairing, work / "images")
+    prep_s = time.perf_counter() - t0
+    t = time.perf_counter()
+    ev = evaluate(spec, val, staged, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
+                  metrics=plan.metrics, segmenter=plan.segmenter)
+    timings = {"prepare_s": prep_s, "evaluate_s": time.perf_counter() - t}
+    timings["total_s"] = sum(timings.values())
+    record = RunRecord(
+        run_id=rid, kind="external", label=name, method="external", dataset=spec.name, seed=0, inputs=inputs,
+        config={}, weights=ev.weights, protocol={**ev.protocol, "evaluated_size": [h, w], "real_resize": REAL_RESIZE,
+                                                  "split": split},
+        metrics=ev.metrics, ceiling=ev.ceiling, timings=timings, env=environment(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        extra={"images": str(Path(images).resolve()), "staged_images": str(staged), "n_images": ev.n_images,
+               "n_extra_images": len(pairing.extra), "data_root": str(root.resolve()),
+               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra},
+    )
+    store.put(record)
+    return record
+
+
+def _open_split(spec: Any, root: Path, split: str, preprocess: Any) -> Any:
+    from bench.datasets import open_split
+    from bench.errors import ConfigError
+
+    try:
+        ds = open_split(spec, root, split, preprocess)
+    except ConfigError as e:  # an unknown split name
+        raise DataError(f"--split {split}: {e}") from None
+    if not getattr(ds, "samples", None):
+        raise DataError(f"split {split!r} of {spec.name} has no samples under {root}")
+    return ds
+
+
+def _label_size(ds: Any, k: int) -> tuple[int, int]:
+    """(H, W) of sample ``k``'s label map as stored (before any preprocessing)."""
+    s = ds.samples[k]
+    path = getattr(s, "image", None) or s.label
+    with Image.open(path) as im:
+        w, h = im.size
+    return h, w
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+__all__ = ["IMAGE_SUFFIXES", "evaluate_images", "find_images", "pair_images", "stage"]
