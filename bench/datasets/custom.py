@@ -289,6 +289,7 @@ class DecodeTally:
                 self.conversions[f"{noun} with an EXIF orientation tag: ignored (labels follow stored pixels)"] += 1
 
     def fill(self, summary: SplitSummary) -> None:
+        """Write the counts into ``summary``'s ``*_formats`` and ``conversions`` fields, most common first."""
         summary.image_formats = dict(self.images.most_common())
         summary.label_formats = dict(self.labels.most_common())
         summary.instance_formats = dict(self.instances.most_common())
