@@ -184,7 +184,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     t0 = time.perf_counter()
     raw = _open_split(spec, root, split, None)
     ids = [str(s.id) for s in raw.samples]
-    label_sizes = [_label_size(raw, k) for k in range(len(ids))]
+    label_sizes = [_sample_size(raw, k) for k in range(len(ids))]
     pairing = pair_images(ids, label_sizes, Path(images), recursive=recursive)
     if pairing.extra:
         log.warning("ignoring %d images that match no label map of split %r (e.g. %s)", len(pairing.extra), split,
@@ -246,8 +246,8 @@ def _open_split(spec: Any, root: Path, split: str, preprocess: Any) -> Any:
     return ds
 
 
-def _label_size(ds: Any, k: int) -> tuple[int, int]:
-    """(H, W) of sample ``k``'s label map as stored (before any preprocessing)."""
+def _sample_size(ds: Any, k: int) -> tuple[int, int]:
+    """(H, W) of sample ``k`` as stored: its photo's size, to which every loader aligns the label map."""
     s = ds.samples[k]
     path = getattr(s, "image", None) or s.label
     with Image.open(path) as im:

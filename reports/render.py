@@ -25,7 +25,7 @@ from bench.reported import ReportedRow, load_reported, reported_for
 from bench.store import RunRecord, RunStore
 from reports.reported import reported_rows
 
-MAIN_METRICS = ("miou", "accu", "fid")  # SPADE Table 1
+MAIN_METRICS = ("miou", "accu", "fid", "kid", "precision", "recall")  # SPADE Table 1, plus KID and P/R
 RECON_METRICS = ("psnr", "ssim", "rmse")
 ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table 3
 GRID_IDS = 4

@@ -197,3 +197,51 @@ def test_pairing_errors_are_data_errors(tmp_path: Path) -> None:
     Image.new("RGB", (4, 4)).save(tmp_path / "b.png")
     with pytest.raises(DataError, match="two images share the stem 'b'"):
         pair_images(["b"], [(4, 4)], tmp_path)
+
+
+# --- the real-dataset layouts ------------------------------------------------------------------------
+def _layouts() -> list:
+    from tests import fixtures_real as fx
+
+    return [
+        ("ade20k", lambda r: fx.write_ade20k(r, n_train=1, n_val=4), "ADEChallengeData2016/images/validation"),
+        ("coco", lambda r: fx.write_coco_official(r, n_train=1, n_val=4), "images/val2017"),
+        ("coco", lambda r: fx.write_coco_spade(r, n_train=1, n_val=4), "val_img"),
+        ("cityscapes", lambda r: fx.write_cityscapes(r, n_train=1, n_val=4), "leftImg8bit/val"),
+        ("celebamask", lambda r: fx.write_celebamask_sean(r, n_train=1, n_test=4), "CelebA-HQ/test/images"),
+        ("celebamask", lambda r: fx.write_celebamask_official(r), "CelebA-HQ-img"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6), ids=["ade20k", "coco-official", "coco-spade", "cityscapes",
+                                                 "celebamask-sean", "celebamask-official"])
+def test_eval_on_every_real_layout(case: int, tmp_path: Path, bench_cache: Path) -> None:
+    """Each layout's own val photos, renamed to the sample ids, score FID ~ 0 and exact reconstruction."""
+    dataset, write, _ = _layouts()[case]
+    root = tmp_path / "data"
+    write(root)
+    s = api.setup("spade", dataset, data_root=root)
+    val = s.open("val")
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for smp in val.samples:  # the photos as stored, under the sample id, in another format for some
+        arr = np.asarray(Image.open(smp.image).convert("RGB"))
+        Image.fromarray(arr).save(imgs / f"{smp.id}.png")
+    rec = api.eval_images(dataset, imgs, "photos", data_root=root, results=tmp_path / "r", device="cpu",
+                          progress=False, fid_layer="64", metrics="fid,kid,psnr,rmse")
+    assert rec.dataset == dataset and rec.extra["n_images"] == len(val.samples)
+    assert abs(rec.metrics["fid"]) < 1e-3
+    assert rec.metrics["rmse"] == 0.0
+    assert "miou" in rec.extra["skipped_metrics"]
+
+
+def test_real_dataset_default_metrics_need_the_segmenter_weights(tmp_path: Path, bench_cache: Path) -> None:
+    from tests import fixtures_real as fx
+
+    fx.write_ade20k(tmp_path / "data", n_train=1, n_val=2)
+    imgs = tmp_path / "data" / "ADEChallengeData2016" / "images" / "validation"
+    line = _one_line_error(CliRunner().invoke(cli, ["eval", "--dataset", "ade20k", "--data-root",
+                                                    str(tmp_path / "data"), "--images", str(imgs), "--name", "x",
+                                                    "--results", str(tmp_path / "r")]))
+    assert "upernet101-ade20k-encoder" in line and "--metrics fid,kid,precision,recall" in line
+    assert not (tmp_path / "r" / "runs").exists()

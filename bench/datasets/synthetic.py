@@ -611,7 +611,8 @@ def _cache_root(cache_dir: Path | str | None) -> Path:
 def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
     """Return the cached synthetic dataset, generating it on first use.
 
-    The dataset lives in ``<cache>/datasets/synthetic-<size>-<seed>-<n_train>-<n_val>/`` where
+    The dataset lives in ``<cache>/datasets/synthetic-<size>-<seed>-<n_train>-<n_val>-<code>/`` where ``<code>``
+    fingerprints this module's source (an edited generator writes a new folder) and
     ``<cache>`` is ``cache_dir`` or ``$BENCH_CACHE`` (default ``~/.cache/sisbench``). It is built in a
     temporary sibling folder and moved into place with ``os.replace``, so an interrupted or
     concurrent run never leaves a half-written dataset behind.
@@ -634,7 +635,10 @@ def ensure_synthetic(cache_dir: Path | str | None = None, **kw: Any) -> Path:
     from bench.outputs import make_temp_dir
 
     parent = _cache_root(cache_dir) / "datasets"
-    final = parent / f"synthetic-{size}-{seed}-{n_train}-{n_val}"
+    from bench.cache import code_fingerprint
+
+    # keyed by the generator's own code too: an edited generator never serves a dataset it would not write
+    final = parent / f"synthetic-{size}-{seed}-{n_train}-{n_val}-{code_fingerprint(__name__)[:8]}"
     if _current(final):
         return final
     parent.mkdir(parents=True, exist_ok=True)
