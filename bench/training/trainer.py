@@ -271,7 +271,7 @@ def train(
         if ckpt.get("method") != method.name:
             raise CheckpointError(f"{ckpt_path}: checkpoint is for method {ckpt.get('method')!r}, not {method.name!r}")
         restore(method, ckpt, ckpt_path)
-        check_finite_state(ckpt["optimizers"], ckpt_path, prefix="optimizers.", advice=DIVERGED)
+        check_finite_state(ckpt.get("optimizers", {}), ckpt_path, prefix="optimizers.", advice=DIVERGED)
         for k, o in optimizers.items():
             o.load_state_dict(ckpt["optimizers"][k])
         for k, s in scalers.items():
