@@ -89,7 +89,7 @@ def default_device() -> str:
 def load_weights(model: Any, checkpoint: str | Path) -> dict[str, Any]:
     """Load a sisbench or an official checkpoint strictly into ``model``; returns its identity."""
     from bench.cache import sha256_file
-    from bench.training.checkpoint import read_checkpoint
+    from bench.checkpoint_io import read_checkpoint
     from bench.training.trainer import restore
 
     path = Path(checkpoint)

@@ -40,3 +40,11 @@ class NonFiniteLossError(BenchError):
 
 class MetricError(BenchError):
     """A metric cannot be computed from the given inputs."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A parameter or buffer of a network became inf/NaN during training (the losses may still be finite).
+
+    A :class:`~bench.errors.NonFiniteLossError` (hence a ``BenchError``), so callers and the CLI treat
+    both the same way: one line, exit 1.
+    """

@@ -144,7 +144,7 @@ def unwrap_state_dict(obj: Any) -> Mapping[str, Any] | None:
     """
     import torch
 
-    from bench.training.checkpoint import strip_module_prefix
+    from bench.checkpoint_io import strip_module_prefix
 
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
@@ -159,7 +159,7 @@ def manifest_mismatch(state: Mapping[str, Any], manifest: Mapping[str, Any]) -> 
     A module saved in the pre-1.0 spectral-norm layout (``weight_orig``, ``weight_u`` and the derived
     ``weight``, no ``weight_v``) fits, as torch's load hook rebuilds ``weight_v`` from it.
     """
-    from bench.training.checkpoint import legacy_spectral_norm_keys
+    from bench.checkpoint_io import legacy_spectral_norm_keys
 
     legacy = legacy_spectral_norm_keys(state)
     shapes = {legacy.get(k, k): tuple(v.shape) for k, v in state.items()}
@@ -189,7 +189,7 @@ def check_contents(path: Path, wf: WeightFile) -> None:
         CheckpointError: One line naming the file, what is wrong (the first missing/unexpected key or shape
             mismatch, or the first non-finite tensor) and the import command.
     """
-    from bench.training.checkpoint import check_finite_state, read_checkpoint
+    from bench.checkpoint_io import check_finite_state, read_checkpoint
 
     fix = f"expected {wf.filename} from {wf.urls[0] if wf.urls else '(no public URL)'}, then `bench weights import {wf.name} PATH`"
     kind = _archive_kind(path)

@@ -30,14 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.errors import CheckpointError
-from bench.training.checkpoint import FORMAT as SISBENCH_FORMAT
-from bench.training.checkpoint import (
+from bench.checkpoint_io import FORMAT as SISBENCH_FORMAT
+from bench.checkpoint_io import (
     check_finite_state,
     legacy_spectral_norm_keys,
     read_checkpoint,
-    strip_module_prefix,  # re-exported: moved to bench.training.checkpoint, shared with bench.weights
+    strip_module_prefix,  # re-exported: moved to bench.checkpoint_io, shared with bench.weights
 )
+from bench.errors import CheckpointError
 
 StateDict = Mapping[str, torch.Tensor]
 

@@ -14,11 +14,11 @@ import torch
 
 import bench.training.trainer as trainer
 from bench.api import load_weights
+from bench.checkpoint_io import all_finite, first_non_finite, load_checkpoint, save_checkpoint
 from bench.datasets import SYNTHETIC_SPEC, open_split, write_synthetic
 from bench.datasets.transforms import Preprocess
-from bench.errors import BenchError, CheckpointError, NonFiniteLossError
-from bench.training.checkpoint import all_finite, first_non_finite, load_checkpoint, save_checkpoint
-from bench.training.trainer import LossWatch, NonFiniteStateError, train
+from bench.errors import BenchError, CheckpointError, NonFiniteLossError, NonFiniteStateError
+from bench.training.trainer import LossWatch, train
 from methods.checkpoints import load_official
 from methods.spade import SPADEConfig, SPADEMethod
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.checkpoint_io import save_checkpoint
 from bench.datasets.spec import DatasetSpec
 from bench.errors import CheckpointError
-from bench.training.checkpoint import save_checkpoint
 from methods.base import PRESETS
 from methods.checkpoints import load_official
 from methods.oasis import OASISMethod

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.checkpoint_io import load_checkpoint, save_checkpoint
 from bench.config import apply_overrides
 from bench.datasets import SYNTHETIC_SPEC, open_split, write_synthetic
 from bench.datasets.transforms import Preprocess
 from bench.errors import CheckpointError, NonFiniteLossError
-from bench.training.checkpoint import load_checkpoint, save_checkpoint
 from bench.training.trainer import batch_indices, train
 from methods.spade import SPADEConfig, SPADEMethod
 

@@ -235,7 +235,7 @@ def test_generated_size_matches_data_or_fails_up_front(method: str, mode: str, o
     s = api.setup(method, "synthetic", data_root=odd_tree, overrides=overrides)
     ckpt = tmp_path / "c.pth"
     model = s.build("cpu", 0)
-    from bench.training.checkpoint import save_checkpoint
+    from bench.checkpoint_io import save_checkpoint
 
     save_checkpoint(ckpt, {"method": method, "dataset": "synthetic", "config": dataclasses.asdict(s.cfg),
                            "nets": {k: v.state_dict() for k, v in model.nets.items()}})

@@ -6,7 +6,7 @@ Guards (they only read tensors, so the numerics are those of an unguarded loop):
 * after each step every parameter and buffer of every network must be finite
   (:class:`NonFiniteStateError`): a BatchNorm ``running_var`` can overflow to inf while every loss is
   still finite, and a checkpoint of that state generates saturated images. The check is one fused
-  ``max |x|`` per dtype (:func:`~bench.training.checkpoint.all_finite`), so ``latest.pth`` only ever
+  ``max |x|`` per dtype (:func:`~bench.checkpoint_io.all_finite`), so ``latest.pth`` only ever
   holds a finite state (the optimizers' state is checked too, before each save);
 * a loss whose magnitude passes :data:`LOSS_WARN_ABS` or :data:`LOSS_WARN_RATIO` times its running
   median gets one warning line per loss (:class:`LossWatch`), before anything becomes non-finite.
@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.errors import CheckpointError, DataError, NonFiniteLossError
-from bench.seeding import rng_state, seed_everything, set_rng_state
-from bench.training.checkpoint import (
+from bench.checkpoint_io import (
     all_finite,
     check_finite_state,
     first_non_finite,
     load_checkpoint,
     save_checkpoint,
 )
+from bench.errors import CheckpointError, DataError, NonFiniteLossError, NonFiniteStateError
+from bench.seeding import rng_state, seed_everything, set_rng_state
 from methods.base import Method
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,6 @@ LOSS_WARN_RATIO = 100.0
 LOSS_WARN_WINDOW = 100
 LOSS_WARN_MIN_HISTORY = 20
 LOSS_WARN_FLOOR = 10.0
-
-
-class NonFiniteStateError(NonFiniteLossError):
-    """A parameter or buffer of a network became inf/NaN during training (the losses may still be finite).
-
-    A :class:`~bench.errors.NonFiniteLossError` (hence a ``BenchError``), so callers and the CLI treat
-    both the same way: one line, exit 1.
-    """
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

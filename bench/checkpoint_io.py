@@ -1,5 +1,8 @@
 """sisbench checkpoints: networks, optimizers, RNG states and iteration, written atomically; and the
-state_dict helpers (``module.`` prefix, legacy spectral norm, finiteness) every loader shares."""
+state_dict helpers (``module.`` prefix, legacy spectral norm, finiteness) every loader shares.
+
+A foundation module (it imports only :mod:`bench.cache` and :mod:`bench.errors`): the methods' official
+checkpoint loaders, the weights registry and the trainer all use it."""
 
 from __future__ import annotations
 
