@@ -8,8 +8,9 @@ without materialising the resampled data:
 
 * :class:`MeanStatistic`: mean of per-image values (PSNR, SSIM, RMSE);
 * :class:`ConfusionStatistic`: mIoU / pixel accuracy of summed per-image confusion matrices;
-* :class:`FIDStatistic`, :class:`KIDStatistic`: the generated images reweighted against the fixed real set,
-  with Inception pool features (torch-fidelity's ``2048`` layer) as float64 numpy ``[N, D]``.
+* :class:`FIDStatistic`, :class:`KIDStatistic`, :class:`PrecisionStatistic`, :class:`RecallStatistic`: the
+  generated images reweighted against the fixed real set, with Inception pool features (torch-fidelity's
+  ``2048`` layer) as float64 numpy ``[N, D]``.
 
 **FID** (Heusel et al. 2017; torch-fidelity ``metric_fid.py``, after TTUR ``fid.py``)::
 
@@ -227,6 +228,104 @@ class KIDStatistic:
     def estimate(self) -> float:
         """The unbiased KID of the two full feature sets (all weights 1)."""
         return float(self(np.ones((1, self.n)))[0])
+
+
+PRC_NEIGHBORHOOD = 3  # k of the k-NN balls (Kynkaanniemi et al. 2019; torch-fidelity's prc_neighborhood)
+
+
+def _distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Euclidean distances ``[len(x), len(y)]`` in float64 (as ``torch.cdist`` in torch-fidelity)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(x, y)
+
+
+def _kth_neighbour(dist: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row's point to its k-th nearest *other* point (``dist`` square, self on the diagonal)."""
+    d = dist.copy()
+    np.fill_diagonal(d, np.inf)
+    return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+
+class PrecisionStatistic:
+    """Improved precision (Kynkaenniemi et al., NeurIPS 2019): the fraction of generated images that fall
+    inside the real manifold, the union of balls around each real image reaching its k-th nearest real
+    neighbour (torch-fidelity ``metric_prc.py``, ``<=`` at the boundary, k = 3).
+
+    Args:
+        generated: generated-image features, float ``[n, D]`` (n >= 2), row ``i`` = label map ``i``.
+        real: real-image features, float ``[m, D]`` (m > k).
+        k: neighbourhood size.
+
+    With the real set fixed each generated image's inside/outside indicator is fixed, so a weighted copy's
+    precision is the weighted mean of the indicators. Call with weights ``[B, n]`` -> ``[B]`` in [0, 1].
+
+    Raises:
+        MetricError: bad shapes, non-finite features, mismatched dimensions, or ``m <= k``.
+    """
+
+    interval_method: IntervalMethod = "jackknife"
+    value_range = (0.0, 1.0)
+
+    def __init__(self, generated: Any, real: Any, k: int = PRC_NEIGHBORHOOD) -> None:
+        gen = check_features(generated, "generated")
+        ref = check_features(real, "real")
+        _same_dim(gen, ref)
+        if ref.shape[0] <= k:
+            raise MetricError(f"precision with k={k} needs more than {k} real images, got {ref.shape[0]}")
+        self.n = gen.shape[0]
+        radii = _kth_neighbour(_distances(ref, ref), k)
+        self._inside = (_distances(gen, ref) <= radii[None, :]).any(axis=1).astype(np.float64)
+
+    def __call__(self, weights: Any) -> np.ndarray:
+        w = check_weights(weights, self.n)
+        return (w @ self._inside) / w.sum(axis=1)
+
+
+class RecallStatistic:
+    """Improved recall (Kynkaenniemi et al., NeurIPS 2019): the fraction of real images that fall inside
+    the generated manifold, the union of balls around each generated image reaching its k-th nearest
+    generated neighbour (torch-fidelity ``metric_prc.py``, k = 3).
+
+    Args:
+        generated: generated-image features, float ``[n, D]`` (n > k), row ``i`` = label map ``i``.
+        real: real-image features, float ``[m, D]`` (m >= 2).
+        k: neighbourhood size.
+
+    A weighted copy's manifold is built from the *distinct* generated images it contains (``w_i > 0``):
+    a duplicate is not its own neighbour (which would shrink its ball to radius 0), the same identity rule
+    as KID. A copy with ``k`` or fewer distinct images gives NaN. Call with weights ``[B, n]`` -> ``[B]``
+    in [0, 1]; each row costs a ``u x u`` partial sort and a ``m x u`` comparison.
+
+    Raises:
+        MetricError: bad shapes, non-finite features, mismatched dimensions, or ``n <= k``.
+    """
+
+    interval_method: IntervalMethod = "jackknife"
+    value_range = (0.0, 1.0)
+
+    def __init__(self, generated: Any, real: Any, k: int = PRC_NEIGHBORHOOD) -> None:
+        gen = check_features(generated, "generated")
+        ref = check_features(real, "real")
+        _same_dim(gen, ref)
+        if gen.shape[0] <= k:
+            raise MetricError(f"recall with k={k} needs more than {k} generated images, got {gen.shape[0]}")
+        self.n = gen.shape[0]
+        self._k = k
+        self._gg = _distances(gen, gen)
+        np.fill_diagonal(self._gg, np.inf)  # an image is not its own neighbour
+        self._rg = _distances(ref, gen)  # [m, n]
+
+    def __call__(self, weights: Any) -> np.ndarray:
+        w = check_weights(weights, self.n)
+        out = np.full(len(w), np.nan)
+        for b, row in enumerate(w):
+            keep = np.flatnonzero(row)
+            if keep.size <= self._k:
+                continue
+            radii = np.partition(self._gg[np.ix_(keep, keep)], self._k - 1, axis=1)[:, self._k - 1]
+            out[b] = float((self._rg[:, keep] <= radii[None, :]).any(axis=1).mean())
+        return out
 
 
 class MeanStatistic:
