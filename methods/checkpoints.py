@@ -21,6 +21,11 @@ to do after loading); other methods add theirs with :func:`register_rules`.
 
 from __future__ import annotations
 
+import argparse
+import ast
+import builtins
+import copyreg
+import pickle
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -340,3 +345,205 @@ def load_official(method: Any, path: str | Path) -> dict[str, Any]:
     if after is not None:
         after(method, report["nets"] + report["copied_to"], official)
     return report
+
+
+# --- official option files: opt.txt / opt.pkl beside a released checkpoint ----------------------------
+#: file names the official training scripts write next to their checkpoints (SPADE, SEAN, RESAIL and OASIS
+#: write both; pix2pixHD only opt.txt); ``opt.pkl`` is preferred because it keeps the values' types
+OPTION_FILES = ("opt.pkl", "opt.txt")
+#: official option names that differ from sisbench's field names
+OPTION_ALIASES = {
+    "batchSize": "batch_size",  # SPADE lineage, pix2pixHD
+    "loadSize": "load_size",  # pix2pixHD
+    "fineSize": "crop_size",  # pix2pixHD
+    "resize_or_crop": "preprocess_mode",  # pix2pixHD
+    "num_epochs": "niter",  # OASIS
+}
+#: builtins an ``opt.pkl`` may name: value types only (no ``eval``, ``getattr``, ``__import__``, ...)
+_SAFE_BUILTINS = frozenset(
+    {"bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset",
+     "slice", "range", "object"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OfficialOptions:
+    """The options an official training run saved beside its checkpoint.
+
+    Attributes:
+        path: The ``opt.pkl`` or ``opt.txt`` file read.
+        values: ``{official option name: value}``; from ``opt.txt`` the values are parsed as Python literals
+            where they are one (``"64"`` -> 64, ``"True"`` -> True), else kept as strings.
+    """
+
+    path: Path
+    values: dict[str, Any]
+
+
+class _OptionsUnpickler(pickle.Unpickler):
+    """Unpickles an ``argparse.Namespace`` of plain values and refuses every other global.
+
+    The Python documentation's "Restricting Globals" recipe: ``find_class`` is the only way a pickle
+    reaches code, so allowing only ``argparse.Namespace``, value-type builtins and ``copyreg._reconstructor``
+    (which protocol 0/1 pickles use to rebuild a Namespace, and which can only call those classes) makes
+    loading a hostile ``opt.pkl`` unable to run anything.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)  # Python 2 pickles
+        if module == "argparse" and name == "Namespace":
+            return argparse.Namespace
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return getattr(builtins, name)
+        if module == "copyreg" and name == "_reconstructor":
+            return copyreg._reconstructor  # type: ignore[attr-defined]
+        raise pickle.UnpicklingError(f"it references {module}.{name}")
+
+
+def load_opt_pkl(path: str | Path) -> dict[str, Any]:
+    """The options of an official ``opt.pkl`` (a pickled ``argparse.Namespace``), without running its code.
+
+    Only ``argparse.Namespace`` and builtin value types may appear in the pickle (:class:`_OptionsUnpickler`);
+    anything else (``os.system``, ``builtins.eval``, a class of the training code) is refused before it is
+    called.
+
+    Returns:
+        ``{option name: value}``.
+
+    Raises:
+        CheckpointError: The pickle names another global (one line naming it), is unreadable, or holds
+            something other than a Namespace or a dict.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            obj = _OptionsUnpickler(f).load()
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused to unpickle: {e}; an official opt.pkl holds only an argparse.Namespace of plain "
+            "values (move the file away to use opt.txt or sisbench's preset)"
+        ) from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable options pickle ({type(e).__name__}: {str(e)[:120]})") from None
+    values = vars(obj) if isinstance(obj, argparse.Namespace) else obj
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise CheckpointError(f"{path}: expected a pickled argparse.Namespace of options, found {type(obj).__name__}")
+    return dict(values)
+
+
+_OPT_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s?(.*?)\s*(?:\[default:.*\])?\s*$")
+
+
+def parse_opt_txt(text: str) -> dict[str, Any]:
+    """The options of an official ``opt.txt``: ``key: value [default: ...]`` lines.
+
+    SPADE/SEAN/RESAIL/OASIS write ``'{:>25}: {:<30}{}'.format(k, v, '\\t[default: d]')`` between
+    ``----- Options -----`` / ``----- End -----`` rulers; pix2pixHD writes ``'%s: %s'``. Rulers and other
+    lines without ``key:`` are skipped; the ``[default: ...]`` note is dropped. Values are parsed as
+    Python literals where they are one (``64``, ``0.0002``, ``True``, ``None``, ``[0, 1]``), else kept
+    as strings (``spectralspadesyncbatch3x3``, ``0,1``).
+    """
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        match = _OPT_LINE.match(line)
+        if match is None:
+            continue
+        key, raw = match.group(1), match.group(2).strip()
+        try:
+            out[key] = ast.literal_eval(raw) if raw else ""
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[key] = raw
+    return out
+
+
+def find_option_file(checkpoint: str | Path) -> Path | None:
+    """``opt.pkl`` (preferred) or ``opt.txt`` beside ``checkpoint``; for OASIS's ``<name>/models/best_EMA.pth``
+    layout also in ``<name>/``, where OASIS writes them. ``None`` when there is none."""
+    checkpoint = Path(checkpoint)
+    folders = [checkpoint.parent]
+    if checkpoint.parent.name == "models":
+        folders.append(checkpoint.parent.parent)
+    for folder in folders:
+        for name in OPTION_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def read_official_options(checkpoint: str | Path) -> OfficialOptions | None:
+    """The official options saved beside ``checkpoint`` (:func:`find_option_file`), or ``None``.
+
+    Raises:
+        CheckpointError: a hostile or unreadable ``opt.pkl``, or an unreadable ``opt.txt``.
+    """
+    path = find_option_file(checkpoint)
+    if path is None:
+        return None
+    if path.suffix == ".pkl":
+        return OfficialOptions(path, load_opt_pkl(path))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return OfficialOptions(path, parse_opt_txt(text))
+
+
+def _norm_fields(values: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """SPADE's ``norm_G='spectralspadesyncbatch3x3'`` / ``norm_D='spectralinstance'`` as our split fields."""
+    out: dict[str, Any] = {}
+    norm_g = values.get("norm_G")
+    match = re.fullmatch(r"(spectral)?spade(syncbatch|batch|instance)\d+x\d+", str(norm_g)) if norm_g else None
+    if match and "spectral_G" in fields and "param_free_norm" in fields:
+        out["spectral_G"] = bool(match.group(1))
+        out["param_free_norm"] = match.group(2)
+    norm_d = values.get("norm_D")
+    if isinstance(norm_d, str) and "spectral_D" in fields:
+        out["spectral_D"] = norm_d.startswith("spectral")
+    return out
+
+
+def apply_official_options(cfg: Any, num_classes: int, options: OfficialOptions) -> tuple[Any, list[str]]:
+    """``cfg`` (a preset) with the values of ``options`` for the fields it has, and what differed.
+
+    Options are matched by name (official names are sisbench's field names), through
+    :data:`OPTION_ALIASES` (``batchSize``, ``loadSize``, ...) and SPADE's ``norm_G``/``norm_D`` strings;
+    options with no field (``gpu_ids``, ``name``, ...) are ignored. ``label_nc``, where the config has no
+    such field, is compared with the dataset's class count.
+
+    Returns:
+        ``(config, mismatches)``: the config with the file's values, and ``"ngf=32 (preset 64)"``-style
+        notes for every field whose value differs from ``cfg``'s (and a ``label_nc`` that differs from
+        ``num_classes``).
+
+    Raises:
+        CheckpointError: the file's values give an invalid configuration (one line naming the file).
+    """
+    from bench.config import apply_overrides, config_fields
+    from bench.errors import ConfigError
+
+    fields = config_fields(type(cfg))
+    wanted: dict[str, Any] = {}
+    for key, value in options.values.items():
+        name = OPTION_ALIASES.get(key, key)
+        if name in fields and key not in ("norm_G", "norm_D"):
+            wanted.setdefault(name, value)
+    wanted.update(_norm_fields(options.values, fields))
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, raw in sorted(wanted.items()):
+        try:
+            value = getattr(apply_overrides(cfg, {name: raw}), name)
+        except ConfigError:
+            notes.append(f"{name}={raw!r} (not a valid value; kept preset {getattr(cfg, name)!r})")
+            continue
+        if value != getattr(cfg, name):
+            values[name] = value
+            notes.append(f"{name}={value!r} (preset {getattr(cfg, name)!r})")
+    label_nc = options.values.get("label_nc")
+    if "label_nc" not in fields and isinstance(label_nc, int) and label_nc != num_classes:
+        notes.append(f"label_nc={label_nc} (the dataset has {num_classes} classes)")
+    try:
+        out = apply_overrides(cfg, values)
+    except ConfigError as e:
+        raise CheckpointError(f"{options.path}: its options give an invalid configuration ({e})") from None
+    return out, notes

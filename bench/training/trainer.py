@@ -97,10 +97,17 @@ class TrainResult:
 
 def _checkpoint_payload(method: Method, optimizers: dict[str, torch.optim.Optimizer], it: int, seed: int,
                         scalers: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What ``latest.pth`` holds: with the resolved config, the dataset spec's identity and the class list, a
+    checkpoint is enough to generate (:func:`bench.checkpoint_config.resolve_checkpoint`), no ``--set`` needed."""
+    from bench.checkpoint_config import spec_identity
+
     return {
         "method": method.name,
         "dataset": dataset,
         "config": asdict(method.cfg),
+        "config_class": type(method.cfg).__name__,
+        "dataset_spec": spec_identity(method.spec),
+        "classes": list(method.spec.class_names),
         "seed": seed,
         "iteration": it,
         "nets": {k: v.state_dict() for k, v in method.nets.items()},
