@@ -90,6 +90,7 @@ def fid_kid(
     kid_subset_size: int = 1000,
     kid_subsets: int = KID_SUBSETS,
     prc: bool = True,
+    return_features: bool = False,
     device: str = "cpu",
     batch_size: int = 64,
     weights_path: str | Path | None = None,
@@ -110,6 +111,9 @@ def fid_kid(
         prc: also precision and recall (Kynkäänniemi et al., NeurIPS 2019; k = 3 nearest neighbours),
             computed by torch-fidelity on the same Inception features as FID/KID. Needs at least
             ``PRC_NEIGHBORHOOD + 1`` images per set; fewer skip them (``prc_skipped`` says why).
+        return_features: also return ``features``: ``(generated, real)`` float64 numpy arrays ``[N, D]`` of
+            the Inception features the metrics were computed from (generated in file-name order), for
+            bootstrap intervals.
         device: "cpu", "cuda" or "cuda:N".
         batch_size: images per Inception forward pass.
         weights_path: explicit torch-fidelity Inception weights; default see
@@ -188,7 +192,7 @@ def fid_kid(
         # torch-fidelity prints one KID remark with print(); keep stdout for results only.
         with contextlib.redirect_stdout(sys.stderr):
             try:
-                out = torch_fidelity.calculate_metrics(**kwargs)
+                out, features = _metrics_with_features(kwargs, feature_layer, prc_on)
             except ValueError as exc:  # torch-fidelity's vassert: an input it cannot use
                 raise MetricError(f"torch-fidelity rejected {generated} vs {real}: {exc}") from exc
 
@@ -198,6 +202,8 @@ def fid_kid(
                  "prc_neighborhood": PRC_NEIGHBORHOOD}
     elif prc:
         extra = {"prc_skipped": f"precision/recall need more than {PRC_NEIGHBORHOOD} images per set"}
+    if return_features:
+        extra["features"] = features
     return {
         **extra,
         "fid": float(out["frechet_inception_distance"]),
@@ -212,6 +218,36 @@ def fid_kid(
         "torch_fidelity": torch_fidelity.__version__,
         "real_cache": real_cache,
     }
+
+
+def _metrics_with_features(kwargs: dict[str, Any], layer: str, prc: bool) -> tuple[dict[str, Any], tuple[Any, Any]]:
+    """torch-fidelity's own steps of ``calculate_metrics`` for one feature extractor, keeping the features.
+
+    The same calls in the same order (features of both inputs, the real ones through its cache; FID from
+    the cached statistics; KID; precision/recall), so every number equals ``calculate_metrics``'s; the
+    features come back for the intervals instead of being extracted a second time.
+    """
+    from torch_fidelity.helpers import process_deprecations
+    from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+    from torch_fidelity.utils import (
+        create_feature_extractor,
+        extract_featuresdict_from_input_id_cached,
+        get_cacheable_input_name,
+        resolve_feature_extractor,
+    )
+
+    process_deprecations(kwargs)
+    extractor = create_feature_extractor(resolve_feature_extractor(**kwargs), [layer], **kwargs)
+    feats = [extract_featuresdict_from_input_id_cached(i, extractor, **kwargs) for i in (1, 2)]
+    stats = [fid_featuresdict_to_statistics_cached(f, get_cacheable_input_name(i, **kwargs), extractor, layer, **kwargs)
+             for i, f in ((1, feats[0]), (2, feats[1]))]
+    out = dict(fid_statistics_to_metric(stats[0], stats[1], kwargs.get("verbose", False)))
+    out.update(kid_featuresdict_to_metric(feats[0], feats[1], layer, **kwargs))
+    if prc:
+        out.update(prc_featuresdict_to_metric(feats[0], feats[1], layer, **kwargs))
+    return out, (feats[0][layer].double().cpu().numpy(), feats[1][layer].double().cpu().numpy())
 
 
 def _content_fingerprint(files: list[Path]) -> str:
