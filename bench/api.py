@@ -54,12 +54,15 @@ class Setup:
 
 
 def data_root_for(spec: Any, data_root: str | Path | None) -> Path:
-    """Where the dataset lives; the synthetic one is generated into the cache on first use."""
+    """Where the dataset lives; the synthetic one is generated into the cache on first use, a user
+    dataset's spec (:mod:`bench.datasets.user`) names its own folder."""
     if data_root is not None:
         root = Path(data_root)
         if not root.is_dir():
             raise DataError(f"--data-root {root}: no such folder")
         return root
+    if spec.extra and spec.extra.get("data_root"):
+        return Path(str(spec.extra["data_root"]))
     gen = spec.extra.get("generator") if spec.extra else None
     if gen:
         import importlib
@@ -71,12 +74,54 @@ def data_root_for(spec: Any, data_root: str | Path | None) -> Path:
 
 def setup(method: str, dataset: str, *, data_root: str | Path | None = None,
           overrides: dict[str, Any] | None = None) -> Setup:
+    """Resolve ``method`` on ``dataset``: a registered name, ``"custom"`` (your own dataset in ``data_root``)
+    or the path of a dataset config file (``sisbench.toml``; see :mod:`bench.datasets.user`).
+
+    For a user dataset, ``overrides`` may also hold its ``label_nc`` and ``ignore_id``; the method config
+    then gets the options the data decides (:func:`bench.datasets.user.adapt_config`).
+
+    Raises:
+        BenchError: an unknown method or dataset, a bad override, a bad user dataset (one line).
+    """
     from bench.datasets import DATASETS
+    from bench.datasets.user import adapt_config, is_user_dataset, resolve_user_dataset
     from methods import load_method
 
+    if is_user_dataset(dataset):
+        user = resolve_user_dataset(dataset, data_root, overrides)
+        cfg = adapt_config(resolve(method, user.spec.name, user.overrides), user.spec, user.overrides)
+        return Setup(load_method(method), cfg, user.spec, user.root)
     spec = DATASETS.get(dataset)
     cfg = resolve(method, spec.name, overrides)
     return Setup(load_method(method), cfg, spec, data_root_for(spec, data_root))
+
+
+def dataset_for(dataset: str, data_root: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> tuple[Any, Path]:
+    """The spec and folder of ``dataset`` (a registered name, ``"custom"`` or a dataset config file) for
+    commands without a method (``bench data check``, ``bench segmenter train``, ``bench eval``).
+
+    Args:
+        overrides: ``--set`` values; only a user dataset's keys (``label_nc``, ``ignore_id``) are accepted.
+
+    Raises:
+        ConfigError: another ``--set`` key; BenchError: as :func:`setup` for the dataset.
+    """
+    from bench.datasets import DATASETS
+    from bench.datasets.user import DATASET_KEYS, is_user_dataset, resolve_user_dataset
+    from bench.errors import ConfigError
+
+    rest = dict(overrides or {})
+    if is_user_dataset(dataset):
+        user = resolve_user_dataset(dataset, data_root, rest)
+        spec, root, rest = user.spec, user.root, user.overrides
+    else:
+        spec = DATASETS.get(dataset)
+        root = data_root_for(spec, data_root)
+    if rest:
+        raise ConfigError(f"--set {next(iter(rest))}: this command takes only the dataset keys "
+                          f"{', '.join(DATASET_KEYS)} of a custom dataset")
+    return spec, root
 
 
 def default_device() -> str:
@@ -258,6 +303,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     """
     from bench import preflight as pf
     from bench.cache import sha256_file
+    from bench.datasets.user import record_extra, record_identity
     from bench.evaluate import evaluate, evaluation_identity
 
     requested = pf.parse_metrics(metrics if isinstance(metrics, str) or metrics is None else ",".join(metrics))
@@ -282,6 +328,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         "metrics": list(plan.metrics),
         "sisbench": __version__,
     }
+    if (dataset_identity := record_identity(s.spec)) is not None:  # a user dataset: name, classes, content
+        inputs["dataset_identity"] = dataset_identity
     rid = run_id(inputs)
     if not force and (existing := store.get(rid)) is not None:
         log.info("cache hit: %s", store.path(rid))
@@ -338,7 +386,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         extra={"images": str(images), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
-               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra},
+               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
+               **({"dataset": dataset_extra} if (dataset_extra := record_extra(s.spec)) else {})},
     )
     store.put(record)
     return record
@@ -392,9 +441,11 @@ def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: 
 
     base = dict(overrides or {})
     keys = list(grid)
+    from bench.datasets.user import record_identity
+
     # validate every value before the first (long) run
     for combo in itertools.product(*(grid[k] for k in keys)):
-        setup(method, dataset, data_root=data_root, overrides={**base, **dict(zip(keys, combo))})
+        spec = setup(method, dataset, data_root=data_root, overrides={**base, **dict(zip(keys, combo))}).spec
     cells, records = [], []
     for combo in itertools.product(*(grid[k] for k in keys)):
         cell = dict(zip(keys, combo))
@@ -402,8 +453,11 @@ def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: 
                   force=force, device=device, progress=progress, fid_layer=fid_layer)
         records.append(rec)
         cells.append({"label": " ".join(f"{k}={v}" for k, v in cell.items()), "set": cell, "run_id": rec.run_id})
-    manifest = {"method": method, "dataset": dataset, "grid": grid, "base": base, "seed": seed, "cells": cells}
-    name = hashlib.sha256(canonical_json({k: manifest[k] for k in ("grid", "base", "seed")}).encode()).hexdigest()[:10]
-    path = Path(results) / "ablations" / f"{method}-{dataset}-{name}.json"
+    manifest = {"method": method, "dataset": spec.name, "grid": grid, "base": base, "seed": seed, "cells": cells}
+    key = {k: manifest[k] for k in ("grid", "base", "seed")}
+    if (ident := record_identity(spec)) is not None:  # a user dataset ("custom"): which one
+        key["dataset_identity"] = manifest["dataset_identity"] = ident
+    name = hashlib.sha256(canonical_json(key).encode()).hexdigest()[:10]
+    path = Path(results) / "ablations" / f"{method}-{spec.name}-{name}.json"
     atomic_write_text(path, json.dumps(manifest, indent=2))
     return path, records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -46,12 +47,46 @@ OVERWRITE = click.option(
 )
 
 
+_DATASET_CONFIG = "sisbench.dataset_config"
+
+
+def _remember_dataset_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_DATASET_CONFIG] = str(value)
+
+
+def _dataset_ref(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """``--dataset NAME``, or the ``--dataset-config`` file (read eagerly), which names a custom dataset."""
+    config = ctx.meta.get(_DATASET_CONFIG)
+    if config is None:
+        if value is None:
+            raise click.MissingParameter(ctx=ctx, param=param)
+        return value
+    given = ctx.get_parameter_source(str(param.name)) is click.core.ParameterSource.COMMANDLINE
+    if given and value is not None and value.lower() != "custom":
+        raise click.BadParameter(f"--dataset-config describes a custom dataset, not {value!r}; drop one of them",
+                                 ctx=ctx, param=param)
+    return str(config)
+
+
+def dataset_options(f: Any, *, default: str | None = None) -> Any:
+    """``--dataset`` and ``--dataset-config`` (a custom dataset's ``sisbench.toml``; no function parameter:
+    the command's ``dataset`` receives the file's path, which :func:`bench.api.setup` reads)."""
+    f = click.option("--dataset-config", type=click.Path(path_type=Path), default=None, is_eager=True,
+                     expose_value=False, callback=_remember_dataset_config,
+                     help="A custom dataset's config file (sisbench.toml); replaces --dataset custom, and "
+                          "--data-root defaults to its folder.")(f)
+    return click.option("--dataset", default=default, callback=_dataset_ref, show_default=default is not None,
+                        help="Dataset name (see `bench ls datasets`), or custom: your own, in --data-root.")(f)
+
+
 def method_options(f: Any) -> Any:
     f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config field (type-checked); repeatable.")(f)
+                     help="Override a config field (type-checked); repeatable. A custom dataset also takes "
+                          "label_nc=N and ignore_id=ID.")(f)
     f = click.option("--data-root", type=click.Path(path_type=Path), default=None,
                      help="Dataset folder (not needed for the generated synthetic dataset).")(f)
-    f = click.option("--dataset", required=True, help="Dataset name (see `bench ls datasets`).")(f)
+    f = dataset_options(f)
     f = click.option("--method", required=True, help="Method name (see `bench ls methods`).")(f)
     return f
 
@@ -71,6 +106,7 @@ def ls_cmd(what: str, results: Path) -> None:
         from bench.datasets import DATASETS
 
         click.echo("\n".join(DATASETS.names()))
+        click.echo("custom\t(your own: --data-root DIR in SPADE's layout, or --dataset-config DIR/sisbench.toml)")
     elif what == "presets":
         from methods import available, load_method
         from methods.base import PRESETS
@@ -108,8 +144,15 @@ def ls_cmd(what: str, results: Path) -> None:
 def config_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...]) -> None:
     """Print the resolved configuration of METHOD on DATASET as JSON."""
     from bench.config import resolve, to_dict
+    from bench.datasets.user import is_user_dataset
 
-    click.echo(json.dumps(to_dict(resolve(method, dataset, parse_kv(overrides))), indent=2))
+    if is_user_dataset(dataset):  # the options a custom dataset decides come from its data
+        from bench.api import setup
+
+        cfg = setup(method, dataset, data_root=data_root, overrides=parse_kv(overrides)).cfg
+    else:
+        cfg = resolve(method, dataset, parse_kv(overrides))
+    click.echo(json.dumps(to_dict(cfg), indent=2))
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -132,17 +175,21 @@ def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int, overwr
     click.echo(str(write_synthetic(out, size=size, n_train=n_train, n_val=n_val, seed=seed, overwrite=overwrite)))
 
 
-@data_grp.command("check")
-@click.option("--dataset", required=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None)
-@click.option("--json", "as_json", is_flag=True)
-def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
-    """Counts, sizes, decoded formats and conversions, label histogram, unknown ids and unpaired files of each split."""
-    from bench.api import data_root_for
-    from bench.datasets import DATASETS, check_split
+_DATASET_SET = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                            help="A custom dataset's label_nc=N or ignore_id=ID.")
 
-    spec = DATASETS.get(dataset)
-    root = data_root_for(spec, data_root)
+
+@data_grp.command("check")
+@dataset_options
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@_DATASET_SET
+@click.option("--json", "as_json", is_flag=True)
+def data_check(dataset: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Counts, sizes, decoded formats and conversions, label histogram, unknown ids and unpaired files of each split."""
+    from bench.api import dataset_for
+    from bench.datasets import check_split
+
+    spec, root = dataset_for(dataset, data_root, parse_kv(overrides))
     summaries = {split: check_split(root, split, spec) for split in ("train", "val")}
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in summaries.items()}, indent=2, default=str))
@@ -152,6 +199,22 @@ def data_check(dataset: str, data_root: Path | None, as_json: bool) -> None:
     bad = [s for s in summaries.values() if not s.ok]
     if bad:
         raise BenchError(bad[0].first_problem())
+
+
+@data_grp.command("config")
+@click.option("--data-root", type=click.Path(path_type=Path), required=True, help="Your dataset's folder.")
+@_DATASET_SET
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default: DATA_ROOT/sisbench.toml); an existing file is never replaced.")
+def data_config(data_root: Path, overrides: tuple[str, ...], out: Path | None) -> None:
+    """Write the config file of your dataset (sisbench.toml) with what was found: class count, class names,
+    ignore id, instance maps; `bench run --dataset-config FILE` then repeats exactly."""
+    from bench.datasets.user import CONFIG_FILE, pinned_config, resolve_user_dataset, write_config
+
+    user = resolve_user_dataset("custom", data_root, parse_kv(overrides))
+    if user.overrides:
+        raise BenchError(f"--set {next(iter(user.overrides))}: bench data config takes only label_nc and ignore_id")
+    click.echo(str(write_config(out or user.root / CONFIG_FILE, pinned_config(user))))
 
 
 _PALETTE_HELP = ("cityscapes, cityscapes-train, ade20k, coco, celebamask, synthetic, or a palette file "
@@ -295,8 +358,9 @@ def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[
 
 
 @cli.command("eval")
-@click.option("--dataset", required=True, help="Dataset whose label maps the images were generated from.")
+@dataset_options
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@_DATASET_SET
 @click.option("--split", default="val", show_default=True)
 @click.option("--images", type=click.Path(path_type=Path), required=True,
               help="Folder of <label id>.png|jpg|jpeg|webp, any resolution (one for all).")
@@ -309,15 +373,15 @@ def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[
 @click.option("--force", is_flag=True, help="Recompute even if a record with the same inputs exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
 @click.option("--device", default=None)
-def eval_cmd(dataset: str, data_root: Path | None, split: str, images: Path, name: str, protocol: str,
-             reconstruction: bool, metrics: str | None, recursive: bool, results: Path, force: bool, as_json: bool,
-             device: str | None) -> None:
+def eval_cmd(dataset: str, data_root: Path | None, overrides: tuple[str, ...], split: str, images: Path, name: str,
+             protocol: str, reconstruction: bool, metrics: str | None, recursive: bool, results: Path, force: bool,
+             as_json: bool, device: str | None) -> None:
     """Score a folder of images made by any model under the pinned protocol; store an external record."""
     from bench import api
 
     record = api.eval_images(dataset, images, name, data_root=data_root, split=split, protocol=protocol,
                              reconstruction=reconstruction, metrics=metrics, recursive=recursive, results=results,
-                             force=force, device=device)
+                             force=force, device=device, overrides=parse_kv(overrides))
     click.echo(record.to_json() if as_json else _format_record(record))
 
 
@@ -419,22 +483,39 @@ def segmenter_grp() -> None:
 
 
 @segmenter_grp.command("train")
-@click.option("--dataset", default="synthetic", show_default=True)
+@functools.partial(dataset_options, default="synthetic")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@_DATASET_SET
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Checkpoint path (default: the shipped segmenters/weights/synthetic_seg.pth).")
+              help="Checkpoint path (default: the shipped segmenters/weights/synthetic_seg.pth; for custom, "
+                   "$BENCH_CACHE/segmenters/custom-<dataset digest>.pth, where runs find it).")
 @click.option("--iters", default=None, type=int, help="Optimisation steps (default: the shipped recipe).")
+@click.option("--size", default=None, type=int, help="custom: side (px) the images are resized to (default 256).")
+@click.option("--device", default=None, help="custom: cpu or cuda (default: cuda when available).")
 @click.option("--seed", default=0, show_default=True)
 @OVERWRITE
-def segmenter_train(dataset: str, data_root: Path | None, out: Path | None, iters: int | None, seed: int,
-                    overwrite: bool) -> None:
-    """Train the synthetic dataset's segmenter (the only one we train; the papers' are loaded)."""
-    from bench.api import data_root_for
+def segmenter_train(dataset: str, data_root: Path | None, overrides: tuple[str, ...], out: Path | None,
+                    iters: int | None, size: int | None, device: str | None, seed: int, overwrite: bool) -> None:
+    """Train the evaluation segmenter of the synthetic dataset, or of your own (--dataset custom) on its train
+    split; the papers' segmenters are loaded, not trained."""
+    from bench.api import data_root_for, dataset_for, default_device
     from bench.datasets import DATASETS
+    from bench.datasets.user import is_user_dataset
 
+    if is_user_dataset(dataset):
+        from segmenters.custom import train_custom_segmenter
+
+        spec, root = dataset_for(dataset, data_root, parse_kv(overrides))
+        kw: dict[str, Any] = {k: v for k, v in (("iters", iters), ("size", size)) if v is not None}
+        result = train_custom_segmenter(spec, root, out, seed=seed, overwrite=overwrite,
+                                        device=device or default_device(), **kw)
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
     if dataset != "synthetic":
-        raise BenchError(f"only the synthetic segmenter is trained here; {dataset!r} uses a released segmenter "
-                         "(see `bench weights ls`)")
+        raise BenchError(f"only the synthetic and custom segmenters are trained here; {dataset!r} uses a released "
+                         "segmenter (see `bench weights ls`)")
+    if overrides or size is not None:
+        raise BenchError("--set and --size apply to --dataset custom only")
     from segmenters.synthetic import CHECKPOINT, train_synthetic_segmenter
 
     root = data_root_for(DATASETS.get(dataset), data_root)

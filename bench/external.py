@@ -147,7 +147,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
                     split: str = "val", protocol: str = "native", reconstruction: bool = False,
                     results: str | Path = "results", force: bool = False, device: str | None = None,
                     progress: bool = True, fid_layer: str = "2048", recursive: bool = False,
-                    metrics: str | None = None) -> Any:
+                    metrics: str | None = None, overrides: dict[str, Any] | None = None) -> Any:
     """Score a folder of images made by anything; write and return one ``external`` run record.
 
     Args:
@@ -158,6 +158,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         protocol: ``native`` or ``upsampled`` segmentation (:mod:`bench.evaluate`).
         reconstruction: Also PSNR/SSIM/RMSE against the paired real image (the SEAN protocol).
         metrics: ``"fid,kid"``-style subset, default every metric the dataset supports.
+        overrides: ``--set`` keys of a user dataset (``label_nc``, ``ignore_id``; see :mod:`bench.datasets.user`).
 
     Returns:
         The :class:`bench.store.RunRecord` (kind ``external``), FID/KID raw, mIoU/accuracy fractions.
@@ -168,18 +169,17 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     """
     from bench import __version__
     from bench import preflight as pf
-    from bench.api import data_fingerprint, data_root_for, environment
+    from bench.api import data_fingerprint, dataset_for, environment
     from bench.cache import files_fingerprint
-    from bench.datasets import DATASETS
     from bench.datasets.transforms import Preprocess
+    from bench.datasets.user import record_extra, record_identity
     from bench.evaluate import evaluate, evaluation_identity
     from bench.store import RunRecord, RunStore, run_id
 
     requested = pf.parse_metrics(metrics)
     if not reconstruction and requested is None:
         requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)
-    spec = DATASETS.get(dataset)
-    root = data_root_for(spec, data_root)
+    spec, root = dataset_for(dataset, data_root, overrides)
     plan = pf.metric_plan(spec, requested)
     t0 = time.perf_counter()
     raw = _open_split(spec, root, split, None)
@@ -204,6 +204,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         "metrics": list(plan.metrics),
         "sisbench": __version__,
     }
+    if (dataset_identity := record_identity(spec)) is not None:  # a user dataset: name, classes, content
+        inputs["dataset_identity"] = dataset_identity
     rid = run_id(inputs)
     store = RunStore(results)
     if not force and (existing := store.get(rid)) is not None:
@@ -227,7 +229,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         extra={"images": str(Path(images).resolve()), "staged_images": str(staged), "n_images": ev.n_images,
                "n_extra_images": len(pairing.extra), "data_root": str(root.resolve()),
-               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra},
+               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
+               **({"dataset": dataset_extra} if (dataset_extra := record_extra(spec)) else {})},
     )
     store.put(record)
     return record

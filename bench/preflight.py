@@ -80,8 +80,9 @@ def metric_plan(spec: Any, requested: tuple[str, ...] | None) -> MetricPlan:
         requested: Metric keys (:func:`parse_metrics`), or ``None`` for every metric the dataset supports.
 
     Returns:
-        The plan. With ``requested=None`` a dataset that has no evaluation segmenter at all (a custom
-        dataset) skips mIoU/accuracy with a logged line saying how to get them.
+        The plan. With ``requested=None`` a dataset that has no evaluation segmenter (a user dataset before
+        ``bench segmenter train``, see :mod:`bench.datasets.user`) skips mIoU/accuracy with one logged line
+        saying how to get them.
 
     Raises:
         BenchError: mIoU/accuracy were asked for explicitly on a dataset with no segmenter.
@@ -95,9 +96,17 @@ def metric_plan(spec: Any, requested: tuple[str, ...] | None) -> MetricPlan:
         skipped.update({m: "not requested (--metrics)" for m in ALL_METRICS if m not in requested})
     if any(m in metrics for m in SEGMENTATION_METRICS):
         name = segmenter_name(spec)
-        if name not in SEGMENTERS:
+        extra = spec.extra or {}
+        reason = None
+        if extra.get("user_dataset"):
+            if not extra.get("segmenter_checkpoint"):
+                reason = (f"no evaluation segmenter trained for this {spec.name} dataset yet; train one on its train "
+                          f"split with `bench segmenter train {extra.get('hint', '--dataset ' + spec.name)}`, "
+                          "then re-run")
+        elif name not in SEGMENTERS:
             reason = (f"dataset {spec.name!r} has no evaluation segmenter {name!r} (train one with "
                       f"`bench segmenter train --dataset {spec.name}` where supported)")
+        if reason is not None:
             if requested is not None:
                 raise BenchError(f"{reason}; drop mIoU/accuracy with --metrics {_no_seg()}")
             log.warning("skipping mIoU and accuracy: %s", reason)
@@ -123,7 +132,12 @@ def load_segmenter_for(plan: MetricPlan, spec: Any, *, device: str = "cpu") -> M
     from segmenters import load_segmenter
 
     try:
-        seg = load_segmenter(segmenter_name(spec), device=device)
+        if (spec.extra or {}).get("user_dataset"):  # the segmenter trained on this dataset's train split
+            from segmenters.custom import CustomSegmenter
+
+            seg = CustomSegmenter(spec.extra["segmenter_checkpoint"], spec=spec, device=device)
+        else:
+            seg = load_segmenter(segmenter_name(spec), device=device)
     except (WeightsNotFoundError, UnknownNameError) as e:
         raise type(e)(f"{e}; or score without segmentation: --metrics {_no_seg()}") from None
     return dataclasses.replace(plan, segmenter=seg)

@@ -564,3 +564,9 @@ preset(
         checkpoint_every=200,
     ),
 )
+# Your own dataset: OASIS has no loader for it; its ADE20K/COCO-Stuff options (resize 286 -> random 256 crop,
+# batch 32, lr_g 1e-4, EMA 0.9999, LabelMix 10) with ADE20K's 200 epochs. Unlabeled pixels go to OASIS's unknown
+# class 0 (label_shift), as in every OASIS dataset; OASIS reads no instance maps.
+preset(
+    "oasis", "custom", OASISConfig(**_COMMON, niter=200, lr_g=0.0001, EMA_decay=0.9999, lambda_labelmix=10.0)
+)

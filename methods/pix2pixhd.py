@@ -579,3 +579,9 @@ preset(
         checkpoint_every=250,
     ),
 )
+# Your own dataset (bench.datasets.user): pix2pixHD's aligned dataset reads this very layout ({train,val}_{label,
+# img,inst}), but its scale_width 1024 -> 512 defaults are Cityscapes-sized. As for ADE20K/COCO, SPADE's custom data
+# options (resize_and_crop 286 -> 256) with pix2pixHD's own networks, losses and 100 + 100 epoch schedule; the
+# dontcare channel and instance edges follow the data (bench.datasets.user.adapt_config).
+preset("pix2pixhd", "custom", Pix2PixHDConfig(preprocess_mode="resize_and_crop", load_size=286, crop_size=256,
+                                              contain_dontcare_label=False, no_instance=True))

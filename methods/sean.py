@@ -808,4 +808,12 @@ preset("sean", "synthetic", SEANConfig(
     ndf=16, param_free_norm="batch", no_instance=False, no_vgg_loss=True, lambda_l1=100.0, init_variance=1.0,
     batch_size=8, niter=0, max_iters=600, checkpoint_every=200,
 ))
+# Your own dataset: SEAN ships only `--dataset_mode custom` (tests/official_opts/sean_custom.json): resize_and_crop
+# 286 -> 256, batch 1, 50 + 50 epochs, no_instance, no dontcare channel; the dontcare channel is switched on when
+# the labels hold the ignore id (bench.datasets.user.adapt_config), and instance maps are read when present (the
+# official options would take an --instance_dir too).
+preset("sean", "custom", SEANConfig(
+    preprocess_mode="resize_and_crop", load_size=286, crop_size=256, niter=50, niter_decay=50,
+    contain_dontcare_label=False, no_instance=True,
+))
 # fmt: on

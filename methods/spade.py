@@ -399,3 +399,10 @@ preset(
         checkpoint_every=200,
     ),
 )
+# Your own dataset (bench.datasets.user): SPADE's `--dataset_mode custom` defaults (data/custom_dataset.py):
+# resize_and_crop 286 -> 256 (256 at test), batch 1, 50 epochs, no decay; label_nc comes from the data. One
+# departure, made per dataset by bench.datasets.user.adapt_config (recorded in the config): the official
+# contain_dontcare_label=False / no_instance=False need the user to pass the matching flags (unlabeled pixels
+# otherwise fail in scatter_, a missing --instance_dir in __getitem__); here the dontcare channel is on when the
+# labels hold the ignore id, and instance edges when the dataset has train_inst/ and val_inst/.
+preset("spade", "custom", SPADEConfig(**_OFFICIAL, contain_dontcare_label=False, no_instance=True))

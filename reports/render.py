@@ -49,16 +49,39 @@ def record_label(r: RunRecord) -> str:
     return r.method + (f" [{', '.join(diff)}]" if diff else "") + tag
 
 
+def dataset_key(r: RunRecord) -> str:
+    """The table a record belongs to: its dataset's name, and for a user dataset (``--dataset custom``) also
+    the digest of its identity (content, classes, ignore id), so two different datasets never share a table."""
+    ident = r.inputs.get("dataset_identity") if isinstance(r.inputs, dict) else None
+    if not isinstance(ident, dict):
+        return r.dataset
+    from bench.cache import key_digest
+
+    return f"{r.dataset}-{key_digest({k: v for k, v in ident.items() if k != 'segmenter_sha256'})[:8]}"
+
+
+def dataset_title(key: str, records: list[RunRecord]) -> str:
+    """``key``, and for a user dataset its class names (from its ``classes.txt``/``classes.json``/config)."""
+    for r in records:
+        ident = r.inputs.get("dataset_identity") if isinstance(r.inputs, dict) else None
+        if isinstance(ident, dict) and dataset_key(r) == key:
+            names = [str(n) for n in ident.get("class_names") or []]
+            shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+            return f"{key} ({len(names)} classes: {shown})"
+    return key
+
+
 def index(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Long format: one row per (run, metric), with the ceiling as method ``real images``."""
     rows = []
     for r in records:
         label = (labels or {}).get(r.run_id) or r.extra.get("label") or record_label(r)
+        dataset = dataset_key(r)
         for name, value in r.metrics.items():
-            rows.append(dict(run_id=r.run_id, method=r.method, label=label, dataset=r.dataset, metric=name,
+            rows.append(dict(run_id=r.run_id, method=r.method, label=label, dataset=dataset, metric=name,
                              value=value, created=r.created, kind="generated"))
         for name, value in r.ceiling.items():
-            rows.append(dict(run_id=r.run_id, method="real images", label="real images", dataset=r.dataset,
+            rows.append(dict(run_id=r.run_id, method="real images", label="real images", dataset=dataset,
                              metric=name, value=value, created=r.created, kind="ceiling"))
     return pd.DataFrame(rows, columns=["run_id", "method", "label", "dataset", "metric", "value", "created", "kind"])
 
@@ -140,7 +163,7 @@ def colorize(label: np.ndarray) -> np.ndarray:
 
 
 def _grid(records: list[RunRecord], dataset: str, out: OutputDir) -> dict[str, Any] | None:
-    recs = [r for r in records if r.dataset == dataset]
+    recs = [r for r in records if dataset_key(r) == dataset]
     recs = list({record_label(r): r for r in sorted(recs, key=lambda r: r.created)}.values())
     recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
     if not recs:
@@ -216,9 +239,10 @@ def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = Non
         datasets = sorted({*datasets, *(r.dataset for r in paper_rows)})
     for d in datasets:
         sub = df[df.dataset == d]
-        for title, metrics, ceiling, tables in ((f"{d}: segmentation and FID (SPADE Table 1 layout)", MAIN_METRICS,
+        name = dataset_title(d, records)
+        for title, metrics, ceiling, tables in ((f"{name}: segmentation and FID (SPADE Table 1 layout)", MAIN_METRICS,
                                                  True, main),
-                                                (f"{d}: reconstruction from the real image", RECON_METRICS,
+                                                (f"{name}: reconstruction from the real image", RECON_METRICS,
                                                  False, recon)):
             t = _table(title, d, sub, metrics, with_ceiling=ceiling, mark_best=True) if not sub.empty else None
             ours = reported_for(d, rows=paper_rows)

@@ -333,25 +333,120 @@ def _train(
     log_every: int,
 ) -> TrainSummary:
     ensure_mmseg_importable()
-    from mmengine.logging import MMLogger
-    from mmengine.optim import OptimWrapper
-
     start, cpu_start = time.perf_counter(), time.process_time()
     images, labels = load_split(data_root, "train")
     if int(labels[labels != 255].max()) >= len(CLASS_NAMES):
         raise DataError(f"{data_root}: train labels exceed the {len(CLASS_NAMES)} synthetic classes")
+    log.info(
+        "synthetic segmenter: %d train images %s from %s", len(images), tuple(images.shape[-2:]), data_root
+    )
+    fit = fit_segmenter(images, labels, class_names=CLASS_NAMES, iters=iters, seed=seed, cfg=cfg,
+                        log_every=log_every, where=str(data_root), start=(start, cpu_start))
+
+    import mmseg
+
+    meta = {
+        "dataset_meta": {"classes": list(CLASS_NAMES)},
+        "config": asdict(cfg),
+        "iters": iters,
+        "seed": seed,
+        "train_images": len(images),
+        "image_size": [int(d) for d in images.shape[-2:]],
+        "generator_version": GENERATOR_VERSION,
+        "data_fingerprint": data_fingerprint(images, labels),
+        "versions": {"torch": str(torch.__version__), "mmseg": str(mmseg.__version__)},
+        "weights_sha256": fit.weights_sha256,
+    }
+    out = out_path
+    sha = save_segmenter(out, fit.state, meta)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    log.info(
+        "wrote %s (%d bytes, sha256 %s, weights %s) in %.0f s",
+        out,
+        out.stat().st_size,
+        sha,
+        meta["weights_sha256"],
+        wall,
+    )
+
+    miou = accu = None
+    if evaluate:
+        scores = evaluate_segmenter(SyntheticSegmenter(out, config=cfg), data_root, "val")
+        miou, accu = float(scores["miou"]), float(scores["accu"])
+        log.info("val mIoU %.4f  pixel accuracy %.4f", miou, accu)
+    return TrainSummary(
+        out,
+        sha,
+        fit.weights_sha256,
+        out.stat().st_size,
+        fit.params,
+        iters,
+        seed,
+        wall,
+        cpu,
+        fit.final_loss,
+        miou,
+        accu,
+    )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A trained segmenter in memory (from :func:`fit_segmenter`)."""
+
+    model: Any  # the mmseg EncoderDecoder, in eval mode
+    state: dict[str, torch.Tensor]  # detached copy of its state dict
+    weights_sha256: str  # state_dict_sha256(state)
+    params: int
+    final_loss: float
+
+
+def fit_segmenter(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    class_names: tuple[str, ...],
+    iters: int,
+    seed: int,
+    cfg: SyntheticSegConfig,
+    log_every: int = 100,
+    where: str = "the data",
+    start: tuple[float, float] | None = None,
+    device: str | torch.device = "cpu",
+) -> Fit:
+    """Train the UNet of :func:`model_config` for ``len(class_names)`` classes (the recipe of the module docstring).
+
+    Args:
+        images: uint8 RGB ``[N, 3, H, W]``, all of one size (sides divisible by ``cfg.size_divisor``).
+        labels: uint8 ``[N, H, W]``, class ids ``0..K-1`` and 255 for unlabeled pixels (mmseg's ignore index).
+        class_names: The K classes, in id order (stored as the checkpoint's ``dataset_meta``).
+        iters: Optimisation steps.
+        seed: Seeds the initialization, the batch order, the crops and flips.
+        cfg: Architecture and optimiser settings.
+        log_every: Log the loss every this many steps (0: never).
+        where: How messages name the data.
+        start: ``(perf_counter, process_time)`` at which the caller started, for the logged times.
+        device: Where to train (mmseg's data preprocessor moves each batch there).
+
+    Returns:
+        The model (eval mode), a detached copy of its state dict and its :func:`state_dict_sha256`.
+
+    Raises:
+        ConfigError: ``crop_size`` larger than the images. DataError: image sides not divisible by
+            ``cfg.size_divisor``. NonFiniteLossError: the loss became inf/NaN.
+    """
+    from mmengine.logging import MMLogger
+    from mmengine.optim import OptimWrapper
+
+    t0, c0 = start or (time.perf_counter(), time.process_time())
     if cfg.crop_size is not None and cfg.crop_size > min(images.shape[-2:]):
         raise ConfigError(f"crop_size {cfg.crop_size} exceeds the images {tuple(images.shape[-2:])}")
     if images.shape[-1] % cfg.size_divisor or images.shape[-2] % cfg.size_divisor:
         raise DataError(
-            f"{data_root}: image sides must be divisible by {cfg.size_divisor}, got {tuple(images.shape[-2:])}"
+            f"{where}: image sides must be divisible by {cfg.size_divisor}, got {tuple(images.shape[-2:])}"
         )
-    log.info(
-        "synthetic segmenter: %d train images %s from %s", len(images), tuple(images.shape[-2:]), data_root
-    )
-
     torch.manual_seed(seed)  # mmseg's init_weights draws from the global generator
-    model = build_segmentor(model_config(cfg), class_names=CLASS_NAMES)
+    model = build_segmentor(model_config(cfg, len(class_names)), class_names=class_names)
     mm_logger = MMLogger.get_current_instance()
     level = mm_logger.level
     mm_logger.setLevel(logging.WARNING)  # init_weights logs every parameter's initializer at INFO
@@ -359,6 +454,7 @@ def _train(
         model.init_weights()
     finally:
         mm_logger.setLevel(level)
+    model.to(device)
     model.train()
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -387,7 +483,7 @@ def _train(
         loss_value = float(log_vars["loss"])
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(
-                f"synthetic segmenter loss became {loss_value} at step {it}; lower the lr (now {cfg.lr})"
+                f"segmenter loss became {loss_value} at step {it}; lower the lr (now {cfg.lr})"
             )
         if log_every and (it + 1) % log_every == 0:
             log.info(
@@ -396,27 +492,16 @@ def _train(
                 iters,
                 loss_value,
                 _lr_at(it, iters, cfg),
-                time.perf_counter() - start,
-                time.process_time() - cpu_start,
+                time.perf_counter() - t0,
+                time.process_time() - c0,
             )
     model.eval()
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return Fit(model, state, state_dict_sha256(state), params, loss_value)
 
-    import mmseg
 
-    meta = {
-        "dataset_meta": {"classes": list(CLASS_NAMES)},
-        "config": asdict(cfg),
-        "iters": iters,
-        "seed": seed,
-        "train_images": len(images),
-        "image_size": [int(d) for d in images.shape[-2:]],
-        "generator_version": GENERATOR_VERSION,
-        "data_fingerprint": data_fingerprint(images, labels),
-        "versions": {"torch": str(torch.__version__), "mmseg": str(mmseg.__version__)},
-    }
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    meta["weights_sha256"] = state_dict_sha256(state)
-    out = out_path
+def save_segmenter(out: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> str:
+    """Write ``{"state_dict", "meta"}`` to ``out`` and ``<out>.sha256`` (both atomic); returns the file's sha256."""
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()  # the zip's folder name is then "archive", whatever the file is called
     torch.save({"state_dict": state, "meta": meta}, buffer)
@@ -425,35 +510,7 @@ def _train(
     sha = file_sha256(out)
     sidecar = f"{sha}  {out.name}\n".encode()
     write_file_atomic(out.with_name(out.name + ".sha256"), lambda f: f.write(sidecar))
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    log.info(
-        "wrote %s (%d bytes, sha256 %s, weights %s) in %.0f s",
-        out,
-        out.stat().st_size,
-        sha,
-        meta["weights_sha256"],
-        wall,
-    )
-
-    miou = accu = None
-    if evaluate:
-        scores = evaluate_segmenter(SyntheticSegmenter(out, config=cfg), data_root, "val")
-        miou, accu = float(scores["miou"]), float(scores["accu"])
-        log.info("val mIoU %.4f  pixel accuracy %.4f", miou, accu)
-    return TrainSummary(
-        out,
-        sha,
-        str(meta["weights_sha256"]),
-        out.stat().st_size,
-        params,
-        iters,
-        seed,
-        wall,
-        cpu,
-        loss_value,
-        miou,
-        accu,
-    )
+    return sha
 
 
 def evaluate_segmenter(

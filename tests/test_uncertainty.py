@@ -113,14 +113,17 @@ def test_intervals_are_reproducible_from_the_recorded_seed() -> None:
     values = MeanStatistic(rng.normal(size=80))
     cms = ConfusionStatistic(_simulate_confusions(rng, 60))
     fid = FIDStatistic(_features(rng, 40, 12), _features(rng, 40, 12, shift=0.3))
-    for stat in (values, cms, fid):  # FID: 10 jackknife groups (at groups >= n the seed changes nothing)
-        a, b, c = (interval(stat, seed=s, groups=10) for s in (11, 11, 12))
+    for stat, method in ((values, None), (cms, None), (fid, "jackknife")):  # 10 groups < n: seed matters
+        a, b, c = (interval(stat, method=method, seed=s, groups=10) for s in (11, 11, 12))
         assert a == b
         assert a.seed == 11 and c.seed == 12
         assert (a.low, a.high) != (c.low, c.high)
         assert a.estimate == c.estimate  # the point estimate does not depend on the seed
     ci = bootstrap(values, n_resamples=300, seed=5)
     assert (ci.method, ci.n_resamples, ci.level) == ("percentile", 300, 0.95)
+    delta = interval(fid)  # FID's default draws nothing: no seed to record
+    assert delta.method == "delta" and delta.seed is None and delta.n_resamples == 0
+    assert json.loads(json.dumps(delta.to_dict()))["seed"] is None
     # the recorded fields reproduce it
     again = interval(values, method=ci.method, n_resamples=ci.n_resamples, seed=ci.seed, level=ci.level)
     assert again == ci
@@ -195,6 +198,30 @@ def test_fid_eigen_formulation_at_inception_width() -> None:
     assert stat.estimate() == pytest.approx(_torch_fidelity_fid(gen, real), rel=1e-6)
     row = resample_weights(300, n_resamples=1, seed=0)[0]
     assert stat(row[None])[0] == pytest.approx(_direct_fid(np.repeat(gen, row, axis=0), real), rel=1e-6)
+
+
+@pytest.mark.parametrize(("n", "m", "d"), [(30, 40, 64), (30, 10, 64), (60, 80, 8)])
+def test_fid_influence_is_the_derivative_of_the_weighted_fid(n: int, m: int, d: int) -> None:
+    rng = np.random.default_rng(n * m + d)
+    stat = FIDStatistic(_features(rng, n, d, shift=0.3), _features(rng, m, d))
+    g = stat.influence()
+    eps = 1e-2  # smaller steps drown in the eigensolver's round-off on the near-zero eigenvalues (n < D)
+    for i in (0, 7, n - 1):
+        up, down = np.ones((1, n)), np.ones((1, n))
+        up[0, i] += eps
+        down[0, i] -= eps
+        assert g[i] == pytest.approx((stat(up)[0] - stat(down)[0]) / (2 * eps), rel=1e-4, abs=1e-7)
+
+
+def test_delta_method_of_a_mean_is_the_t_interval() -> None:
+    from scipy.stats import t
+
+    v = np.random.default_rng(8).normal(10.0, 2.0, size=25)
+    ci = interval(MeanStatistic(v), method="delta")
+    half = t.ppf(0.975, 24) * v.std(ddof=1) / np.sqrt(25)
+    assert (ci.low, ci.high) == pytest.approx((v.mean() - half, v.mean() + half), rel=1e-12)
+    with pytest.raises(ConfigError, match="no influence function"):
+        interval(ConfusionStatistic(_simulate_confusions(np.random.default_rng(9), 10)), method="delta")
 
 
 def test_kid_equals_torch_fidelity_and_excludes_duplicate_pairs_by_identity() -> None:
@@ -295,7 +322,7 @@ def test_miou_interval_covers_the_population_miou() -> None:
     assert 0.93 <= _miou_coverage(400, 1000) <= 0.97
 
 
-def test_fid_needs_the_jackknife_the_bootstrap_misses_the_truth() -> None:
+def test_fid_delta_and_jackknife_intervals_cover_the_bootstrap_does_not() -> None:
     """FID with the real set fixed; truth = mean FID over many generated sets of the same size n."""
     rng = np.random.default_rng(30)
     n, d = 40, 16
@@ -306,14 +333,16 @@ def test_fid_needs_the_jackknife_the_bootstrap_misses_the_truth() -> None:
         return rng.normal(size=(n, d)) * scale + 0.1
 
     truth = np.mean([FIDStatistic(generated(), real).estimate() for _ in range(1000)])
-    jack = boot = 0
+    delta = jack = boot = 0
     for rep in range(200):
         stat = FIDStatistic(generated(), real)
+        delta += interval(stat).contains(truth)
         jack += jackknife(stat, groups=n, seed=rep).contains(truth)
         boot += bootstrap(stat, n_resamples=200, seed=rep).contains(truth)
+    assert 0.92 <= delta / 200 <= 0.99
     assert 0.92 <= jack / 200 <= 0.995
     assert boot / 200 < 0.5  # resamples of ~63% distinct images inflate FID beyond its spread
-    assert interval(FIDStatistic(generated(), real)).method == "jackknife"
+    assert interval(FIDStatistic(generated(), real)).method == "delta"
 
 
 # ---------------------------------------------------------------- paired comparisons and best marks
@@ -381,7 +410,7 @@ def test_mark_best_bolds_only_a_significant_winner() -> None:
     assert single.best == "only" and not single.significant and not single.bold("only")
 
 
-def test_mark_best_on_fid_uses_the_jackknife_and_the_lower_value() -> None:
+def test_mark_best_on_fid_uses_the_delta_method_and_the_lower_value() -> None:
     rng = np.random.default_rng(70)
     real = rng.normal(size=(50, 8))
     content = rng.normal(size=(50, 8))
@@ -391,7 +420,7 @@ def test_mark_best_on_fid_uses_the_jackknife_and_the_lower_value() -> None:
     }
     marks = mark_best(runs, higher_is_better=False)
     assert marks.best == "good" and marks.significant
-    assert marks.comparisons["bad"].difference.method == "jackknife"
+    assert marks.comparisons["bad"].difference.method == "delta"
     assert marks.comparisons["bad"].difference.high < 0  # good - bad < 0
 
 
@@ -449,4 +478,5 @@ def test_replicates_expose_the_bootstrap_shift_of_fid() -> None:
     stat = FIDStatistic(_features(rng, 60, 32, shift=0.2), _features(rng, 60, 32))
     reps = replicates(stat, method="percentile", n_resamples=200)
     assert reps.shape == (200,) and reps.mean() > stat.estimate()
-    assert replicates(stat).shape == (60,)  # its default: delete-1 jackknife at n <= 100 groups
+    assert replicates(stat).shape == (60,)  # its default, delta: one influence value per image
+    assert replicates(stat, method="jackknife", groups=12).shape == (12,)

@@ -536,3 +536,9 @@ preset("resail", "synthetic", RESAILConfig(
     n_layers_D=3, param_free_norm="batch", conv_s_padding=1, no_instance=True, no_vgg_loss=True, batch_size=8,
     niter=0, max_iters=150, checkpoint_every=50, database_max_images=500,
 ))
+# Your own dataset: the ADE20K settings.sh options (resize_and_crop 286 -> 256, batch 8, 100 + 100 epochs,
+# no instance maps) with the dontcare channel and instance edges following the data (bench.datasets.user).
+preset("resail", "custom", RESAILConfig(
+    preprocess_mode="resize_and_crop", load_size=286, crop_size=256, batch_size=8, contain_dontcare_label=False,
+    no_instance=True, **_SCHEDULE,
+))
