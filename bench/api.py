@@ -131,18 +131,61 @@ def default_device() -> str:
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
-def load_weights(model: Any, checkpoint: str | Path) -> dict[str, Any]:
-    """Load a sisbench or an official checkpoint strictly into ``model``; returns its identity."""
+def setup_from_checkpoint(checkpoint: str | Path, method: str | None = None, dataset: str | None = None, *,
+                          data_root: str | Path | None = None,
+                          overrides: dict[str, Any] | None = None) -> tuple[Setup, Any]:
+    """The :class:`Setup` a checkpoint describes: its method, stored configuration and dataset spec.
+
+    ``--method``/``--dataset`` are optional for a sisbench checkpoint (checked against it when given) and
+    ``overrides`` are validated against its configuration; official files need both and use the preset plus
+    their ``opt.pkl``/``opt.txt`` (see :func:`bench.checkpoint_config.resolve_checkpoint`, which this wraps
+    with the data root; labels-only generation calls it directly, needing no dataset folder).
+
+    Returns:
+        ``(setup, resolved)``: ``resolved`` is the :class:`~bench.checkpoint_config.ResolvedCheckpoint`, whose
+        ``data`` :func:`load_weights` reuses.
+
+    Raises:
+        BenchError: see :func:`bench.checkpoint_config.resolve_checkpoint`; a missing data root (one line).
+    """
+    from bench.checkpoint_config import resolve_checkpoint
+
+    rc = resolve_checkpoint(checkpoint, method=method, dataset=dataset, overrides=overrides, data_root=data_root)
+    return Setup(rc.method_cls, rc.cfg, rc.spec, data_root_for(rc.spec, data_root)), rc
+
+
+def _config_differences(model: Any, data: dict[str, Any]) -> str:
+    stored = data.get("config")
+    if not isinstance(stored, dict):
+        return ""
+    diff = [f"{k}={v!r}" for k, v in stored.items() if hasattr(model.cfg, k) and getattr(model.cfg, k) != v]
+    return f"; it was trained with {', '.join(diff[:6])}" if diff else ""
+
+
+def load_weights(model: Any, checkpoint: str | Path, *, data: Any = None) -> dict[str, Any]:
+    """Load a sisbench or an official checkpoint strictly into ``model``; returns its identity
+    ``{"path", "sha256", "format": "sisbench" | "official"}``.
+
+    ``data`` is the checkpoint already read (:func:`setup_from_checkpoint`), so it is not read twice.
+
+    Raises:
+        CheckpointError: unreadable file, another method, networks that do not fit ``model`` (for a sisbench
+            checkpoint the line names the config fields it was trained with that differ from ``model``'s).
+    """
     from bench.cache import sha256_file
     from bench.checkpoint_io import read_checkpoint
     from bench.training.trainer import restore
 
     path = Path(checkpoint)
-    data = read_checkpoint(path)
+    if data is None:
+        data = read_checkpoint(path)
     if isinstance(data, dict) and data.get("format") == "sisbench-checkpoint":
         if data.get("method") != model.name:
             raise CheckpointError(f"{path}: checkpoint is for method {data.get('method')!r}, not {model.name!r}")
-        restore(model, data, path)
+        try:
+            restore(model, data, path)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}{_config_differences(model, data)}") from None
         kind = "sisbench"
     else:
         try:
@@ -180,30 +223,55 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
                       resume=resume, stop_at=stop_at, progress=progress)
 
 
-def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: Any, *,
+def generate(method: str | None, dataset: str | None, checkpoint: str | Path, out_dir: Any, *,
              data_root: str | Path | None = None, overrides: dict[str, Any] | None = None, seed: int = 0,
              batch_size: int = 8, samples: int = 1, split: str = "val", device: str | None = None,
-             progress: bool = True, style: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Generate ``split`` with a trained or official checkpoint; ``style`` = SEAN style control
-    (``{"style_from": id, "swap_regions": [names], "interpolate": t}``, see :mod:`bench.style`).
+             progress: bool = True, style: dict[str, Any] | None = None, overwrite: bool = False,
+             labels: str | Path | None = None, instances: str | Path | None = None,
+             native_size: bool = False) -> Path:
+    """Generate ``split`` (or, with ``labels``, any folder of label maps) with a trained or official checkpoint.
+
+    The configuration is the checkpoint's (:func:`setup_from_checkpoint`): a sisbench checkpoint needs neither
+    ``method``/``dataset`` nor ``overrides``, which, when given, are checked against it (a shape-changing
+    ``--set`` is refused in one line, others are logged as overrides). ``style`` is SEAN's style control: for
+    a split ``{"style_from": id, "swap_regions": [names], "interpolate": t}`` (see :mod:`bench.style`); with
+    ``labels`` ``{"style_from": PHOTO, "style_label": MAP}`` (see :mod:`bench.labels_only`).
 
     Writes ``<id>.png`` (uint8 RGB) per label map into ``out_dir``. A non-empty folder that sisbench did not
     write is refused unless ``overwrite`` (which still deletes nothing sisbench did not write; see
-    :mod:`bench.outputs`). The folder check and the preflight (the first sample, the generated size) run
-    before any image is written.
+    :mod:`bench.outputs`). The folder check and the preflight (every label map's ids with ``labels``, the
+    first sample, the generated size) run before any image is written.
+
+    Args:
+        labels: A folder of single-channel PNG label maps to synthesise instead of a split; no photos and no
+            training data are read unless the method needs them (:mod:`bench.labels_only`; ``data_root`` then
+            names the training dataset).
+        instances: With ``labels``, a folder of ``<stem>.png`` instance maps.
+        native_size: With ``labels``, keep each map's size instead of the evaluation preprocessing.
 
     Raises:
-        BenchError: a foreign output folder, a wrong checkpoint, a preflight failure, bad style arguments,
-            in one line.
+        BenchError: a foreign output folder, a wrong checkpoint or override, a preflight failure, a label id
+            outside the checkpoint's classes, bad style arguments, training data a method needs, in one line.
     """
     from bench import preflight as pf
     from bench.generate import GENERATED_KIND, generate_split
     from bench.outputs import as_output_dir
 
     out_dir = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
-    s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    if labels is not None:
+        from bench.checkpoint_config import resolve_checkpoint
+        from bench.labels_only import generate_labels
+
+        root = data_root_for_labels(data_root)
+        rc = resolve_checkpoint(checkpoint, method=method, dataset=dataset, overrides=overrides, data_root=data_root)
+        model = rc.method_cls(rc.cfg, rc.spec, device or default_device())
+        load_weights(model, checkpoint, data=rc.data)
+        return generate_labels(model, labels, out_dir, instances=instances, data_root=root, seed=seed,
+                               batch_size=batch_size, samples=samples, progress=progress, style=style,
+                               native_size=native_size)
+    s, rc = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)
     model = s.build(device or default_device())
-    load_weights(model, checkpoint)
+    load_weights(model, checkpoint, data=rc.data)
     dspec = pf.data_spec(model, s.spec)
     ds = s.open(split, spec=dspec)
     pf.check_first_samples((split, ds))
@@ -216,6 +284,16 @@ def generate(method: str, dataset: str, checkpoint: str | Path, out_dir: Any, *,
         transform = style_transform(model, ds, **style)
     return generate_split(model, ds, out_dir, seed=seed, batch_size=batch_size, samples=samples,
                           progress=progress, transform_batch=transform, stats_dataset=s.open("train", spec=dspec))
+
+
+def data_root_for_labels(data_root: str | Path | None) -> Path | None:
+    """``--data-root`` for labels-only generation: optional (only some methods read training data)."""
+    if data_root is None:
+        return None
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"--data-root {root}: no such folder")
+    return root
 
 
 # --- run ----------------------------------------------------------------------------------------
@@ -307,7 +385,10 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     from bench.evaluate import evaluate, evaluation_identity
 
     requested = pf.parse_metrics(metrics if isinstance(metrics, str) or metrics is None else ",".join(metrics))
-    s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    if checkpoint is None:
+        s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    else:  # the checkpoint's own configuration; --set is an override validated against it
+        s = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)[0]
     plan = pf.metric_plan(s.spec, requested)
     store = RunStore(results)
     ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None

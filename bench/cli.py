@@ -294,39 +294,74 @@ def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tupl
     click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
 
 
+def _optional_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--dataset`` of ``generate``: as for the other commands, but optional (a sisbench checkpoint names it)."""
+    if value is None and _DATASET_CONFIG not in ctx.meta:
+        return None
+    return _dataset_ref(ctx, param, value)
+
+
 @cli.command("generate")
-@method_options
+@click.option("--method", default=None, help="Method name; default: the checkpoint's (sisbench checkpoints carry it).")
+@click.option("--dataset", default=None, callback=_optional_dataset,
+              help="Dataset name, or custom; default: the checkpoint's (its classes are checked against it).")
+@click.option("--dataset-config", type=click.Path(path_type=Path), default=None, is_eager=True, expose_value=False,
+              callback=_remember_dataset_config, help="A custom dataset's config file (sisbench.toml).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder: the split to generate, or with --labels the training data a method needs.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a field of the checkpoint's configuration (checked against it: fields that change the "
+                   "networks are refused); repeatable.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Synthesise this folder of label maps (single-channel PNG ids) instead of a split: no photos needed.")
+@click.option("--instances", type=click.Path(path_type=Path), default=None,
+              help="With --labels: folder of <stem>.png instance maps (for configurations that read them).")
+@click.option("--native-size", is_flag=True,
+              help="With --labels: keep each map's size instead of the checkpoint's evaluation resize/crop.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--samples", default=1, show_default=True, help="Outputs per label map (recorded seeds).")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--split", default="val", show_default=True)
 @click.option("--device", default=None)
-@click.option("--style-from", default=None, metavar="IMAGE_ID", help="SEAN: use this image's per-region styles.")
+@click.option("--style-from", default=None, metavar="IMAGE_ID|PHOTO",
+              help="SEAN: use this image's per-region styles (an image id of the split; with --labels a photo file).")
+@click.option("--style-label", type=click.Path(path_type=Path), default=None, metavar="MAP",
+              help="SEAN with --labels: the label map of --style-from (default: its stem in --labels).")
 @click.option("--swap-regions", default=None, metavar="CLASS,...", help="SEAN: only these regions take the style.")
 @click.option("--interpolate", type=float, default=None, metavar="T",
               help="SEAN: (1-T)·own + T·style codes (T in [0, 1]).")
 @OVERWRITE
-def generate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path,
-                 out: Path, seed: int, samples: int, batch_size: int, split: str, device: str | None,
-                 style_from: str | None, swap_regions: str | None, interpolate: float | None, overwrite: bool) -> None:
-    """Write one PNG per label map of SPLIT (named after the label file)."""
+def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None, overrides: tuple[str, ...],
+                 checkpoint: Path, out: Path, labels: Path | None, instances: Path | None, native_size: bool, seed: int,
+                 samples: int, batch_size: int, split: str, device: str | None, style_from: str | None,
+                 style_label: Path | None, swap_regions: str | None, interpolate: float | None, overwrite: bool) -> None:
+    """Write one PNG per label map of SPLIT, or of the --labels folder (named after the label file).
+
+    A sisbench checkpoint carries its method, configuration and classes: no --method, --dataset or --set needed.
+    """
     from bench import api
     from bench.generate import GENERATED_KIND
     from bench.outputs import prepare_output_dir
 
     if samples < 1:
         raise BenchError(f"--samples must be >= 1, got {samples}")
-    style = None
+    if labels is None and (instances is not None or native_size or style_label is not None):
+        raise BenchError("--instances, --native-size and --style-label go with --labels DIR (a folder of label maps)")
+    style: dict[str, Any] | None = None
     if style_from is not None:
         style = {"style_from": style_from, "interpolate": interpolate,
                  "swap_regions": [c for c in swap_regions.split(",") if c] if swap_regions else None}
-    elif swap_regions is not None or interpolate is not None:
-        raise BenchError("--swap-regions and --interpolate need --style-from IMAGE_ID (the image whose styles to use)")
+        if labels is not None:
+            style["style_label"] = style_label
+    elif swap_regions is not None or interpolate is not None or style_label is not None:
+        raise BenchError("--swap-regions, --interpolate and --style-label need --style-from (the image whose styles "
+                         "to use)")
     target = prepare_output_dir(out, overwrite=overwrite, kind=GENERATED_KIND)  # refuse before the model loads
     path = api.generate(method, dataset, checkpoint, target, data_root=data_root, overrides=parse_kv(overrides),
-                        seed=seed, batch_size=batch_size, samples=samples, split=split, device=device, style=style)
+                        seed=seed, batch_size=batch_size, samples=samples, split=split, device=device, style=style,
+                        labels=labels, instances=instances, native_size=native_size)
     click.echo(str(path))
 
 
