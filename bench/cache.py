@@ -85,16 +85,25 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 _pending_memos: dict[Path, dict[str, object]] = {}
+#: memo files already parsed, by their stat: a folder of N files is parsed once, not once per file
+_loaded_memos: dict[Path, tuple[tuple[int, int, int], dict[str, object]]] = {}
 
 
 def _read_memo(memo_file: Path) -> dict[str, object]:
     if memo_file in _pending_memos:
         return _pending_memos[memo_file]
     try:
+        st = memo_file.stat()
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)  # another process's write changes it: read again
+        loaded = _loaded_memos.get(memo_file)
+        if loaded is not None and loaded[0] == key:
+            return loaded[1]
         data = json.loads(memo_file.read_text())
-        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+    data = data if isinstance(data, dict) else {}
+    _loaded_memos[memo_file] = (key, data)
+    return data
 
 
 def flush_digests() -> None:

@@ -91,9 +91,16 @@ def test_label_nc_inferred_logged_and_cached(data: Path, bench_cache: Path, capl
     def no_decoding(*_a: object, **_k: object) -> None:
         raise AssertionError("label maps were decoded again")
 
+    import bench.cache
+
+    parsed = []
+    loads = json.loads
     with monkeypatch.context() as m:
         m.setattr(bench.datasets.io, "read_map", no_decoding)
+        m.setattr(bench.cache.json, "loads", lambda text, *a, **k: parsed.append(1) or loads(text, *a, **k))
         assert resolve_user_dataset("custom", data).spec.num_classes == 3
+    # each folder's digest memo is parsed once (4 folders), not once per file (20 digests), + the stats entry
+    assert len(parsed) <= 5
     # a changed label map is scanned again
     set_label(data / "val_label" / "s1.png", 10, 10, 4)
     assert resolve_user_dataset("custom", data).spec.num_classes == 5
