@@ -192,7 +192,7 @@ def load_weights(model: Any, checkpoint: str | Path, *, data: Any = None) -> dic
             from methods.checkpoints import load_official
         except ImportError:
             raise CheckpointError(f"{path}: not a sisbench checkpoint, and official formats are not supported") from None
-        load_official(model, path)
+        load_official(model, path, data=data)
         kind = "official"
     return {"path": str(path.resolve()), "sha256": sha256_file(path), "format": kind}
 

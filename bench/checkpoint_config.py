@@ -101,7 +101,7 @@ class ResolvedCheckpoint:
             the ``--set`` overrides applied.
         spec: The dataset spec: the registered one when it encodes labels as the checkpoint does, else the
             one rebuilt from the checkpoint's identity.
-        data: The loaded sisbench checkpoint (reused by :func:`bench.api.load_weights`), or ``None``.
+        data: The checkpoint's content as read (reused by :func:`bench.api.load_weights`).
         overridden: ``{field: (value in the checkpoint or preset, value used)}`` for each ``--set`` that
             changed something.
         options_file: The official ``opt.pkl``/``opt.txt`` read, if any.
@@ -344,5 +344,5 @@ def resolve_checkpoint(checkpoint: str | Path, *, method: str | None = None, dat
     wanted = apply_overrides(cfg, rest)
     changed = {f.name: (getattr(cfg, f.name), getattr(wanted, f.name)) for f in dataclasses.fields(cfg)
                if getattr(cfg, f.name) != getattr(wanted, f.name)}
-    return ResolvedCheckpoint(path, "official", method_cls, wanted, spec, None, changed,
+    return ResolvedCheckpoint(path, "official", method_cls, wanted, spec, data, changed,
                               options.path if options is not None else None)

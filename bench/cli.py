@@ -349,6 +349,8 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
         raise BenchError(f"--samples must be >= 1, got {samples}")
     if labels is None and (instances is not None or native_size or style_label is not None):
         raise BenchError("--instances, --native-size and --style-label go with --labels DIR (a folder of label maps)")
+    if labels is not None and click.get_current_context().get_parameter_source("split") is click.core.ParameterSource.COMMANDLINE:
+        raise BenchError("--split names a dataset split; with --labels DIR the label maps of DIR are generated: drop one")
     style: dict[str, Any] | None = None
     if style_from is not None:
         style = {"style_from": style_from, "interpolate": interpolate,

@@ -276,12 +276,13 @@ def _as_state_dict(obj: Any, path: Path) -> StateDict:
     return obj
 
 
-def load_official(method: Any, path: str | Path) -> dict[str, Any]:
+def load_official(method: Any, path: str | Path, *, data: Any = None) -> dict[str, Any]:
     """Load a released or a sisbench checkpoint into ``method.nets`` with ``strict=True``.
 
     Args:
         method: A built :class:`methods.base.Method`; its config must describe the file's networks.
         path: An official file (``latest_net_G.pth``, ``best_EMA.pth``, ...) or a sisbench checkpoint.
+        data: The file's content when the caller has already read it (``torch.load(weights_only=True)``).
 
     Returns:
         What was done: ``{"path", "format": "sisbench" | "official", "nets": [loaded nets],
@@ -293,7 +294,8 @@ def load_official(method: Any, path: str | Path) -> dict[str, Any]:
             tensor holding inf/NaN (one line naming it; nothing is loaded).
     """
     path = Path(path)
-    data = read_checkpoint(path)
+    if data is None:
+        data = read_checkpoint(path)
     report: dict[str, Any] = {"path": str(path), "nets": [], "copied_to": [], "stripped_module_prefix": False}
     legacy = 0
     if isinstance(data, Mapping) and data.get("format") == SISBENCH_FORMAT:

@@ -93,6 +93,15 @@ def test_spade_needs_its_instance_maps(spade_ckpt: Path, labels: Path, tmp_path:
     assert "reads instance maps" in line and "--instances DIR" in line
 
 
+def test_option_conflicts_refused_in_one_line(spade_ckpt: Path, labels: Path, tmp_path: Path) -> None:
+    line = _one_line_error(_generate("--checkpoint", str(spade_ckpt), "--labels", str(labels / "labels"), "--split",
+                                     "train", "--out", str(tmp_path / "o")))
+    assert "--split" in line and "--labels" in line
+    line = _one_line_error(_generate("--checkpoint", str(spade_ckpt), "--instances", str(labels / "instances"),
+                                     "--out", str(tmp_path / "o")))
+    assert "go with --labels DIR" in line
+
+
 def test_bad_label_id_refused_in_one_line(spade_ckpt: Path, labels: Path, tmp_path: Path) -> None:
     bad = Path(shutil.copytree(labels / "labels", tmp_path / "bad"))
     ids = np.asarray(Image.open(bad / "val_00002.png")).copy()
