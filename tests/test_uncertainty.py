@@ -280,6 +280,17 @@ def test_precision_recall_equal_torch_fidelity() -> None:
     assert 0.0 <= ci.low <= ci.estimate <= ci.high <= 1.0
 
 
+@pytest.mark.parametrize("n", [60, 300], ids=["neighbour-list-path", "partial-sort-path"])
+def test_recall_of_a_copy_equals_recall_of_its_distinct_images(n: int) -> None:
+    rng = np.random.default_rng(n)
+    gen, real = rng.normal(size=(n, 8)) * 1.1, rng.normal(size=(70, 8))
+    stat = RecallStatistic(gen, real)
+    rows = np.concatenate([resample_weights(n, n_resamples=2, seed=3), jackknife_weights(n, groups=5)])
+    for row, value in zip(rows, stat(rows)):
+        kept = gen[row > 0]
+        assert value == RecallStatistic(kept, real)(np.ones((1, len(kept))))[0]
+
+
 def test_infinite_psnr_only_reaches_the_resamples_that_draw_it() -> None:
     v = np.array([30.0, 31.0, np.inf, 29.0])
     stat = MeanStatistic(v)

@@ -342,6 +342,19 @@ class RecallStatistic:
         self._gg = _distances(gen, gen)
         np.fill_diagonal(self._gg, np.inf)  # an image is not its own neighbour
         self._rg = _distances(ref, gen)  # [m, n]
+        # each image's nearest k + _SPARE neighbours, nearest first: while at most _SPARE images are left
+        # out (a jackknife copy), the k-th nearest remaining neighbour is among them
+        width = min(self.n - 1, k + self._SPARE)
+        near = np.argpartition(self._gg, width - 1, axis=1)[:, :width]
+        dist = np.take_along_axis(self._gg, near, axis=1)
+        order = np.argsort(dist, axis=1, kind="stable")
+        self._near = np.take_along_axis(near, order, axis=1)
+        self._near_dist = np.take_along_axis(dist, order, axis=1)
+        self._radius = self._near_dist[:, k - 1]  # balls of the full set
+        self._inside = self._rg <= self._radius[None, :]  # [m, n]: real j in the ball of image i
+        self._count = self._inside.sum(axis=1)  # [m]: balls holding real j
+
+    _SPARE = 64
 
     def __call__(self, weights: Any) -> np.ndarray:
         w = check_weights(weights, self.n)
@@ -350,9 +363,25 @@ class RecallStatistic:
             keep = np.flatnonzero(row)
             if keep.size <= self._k:
                 continue
-            radii = np.partition(self._gg[np.ix_(keep, keep)], self._k - 1, axis=1)[:, self._k - 1]
-            out[b] = float((self._rg[:, keep] <= radii[None, :]).any(axis=1).mean())
+            radii = self._radii(row, keep)
+            if self.n - keep.size <= self._SPARE:  # few images left out: update the full set's ball counts
+                grown = radii != self._radius[keep]
+                changed = keep[grown]
+                dropped = np.concatenate([np.flatnonzero(row == 0), changed])
+                held = self._count - self._inside[:, dropped].sum(axis=1) > 0
+                held |= (self._rg[:, changed] <= radii[grown][None, :]).any(axis=1)
+            else:
+                held = (self._rg[:, keep] <= radii[None, :]).any(axis=1)
+            out[b] = float(held.mean())
         return out
+
+    def _radii(self, row: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Distance of each kept image to its k-th nearest other kept image."""
+        if self.n - keep.size <= self._SPARE:
+            valid = row[self._near[keep]] > 0  # [u, width]: neighbour still in the copy
+            position = np.argmax(np.cumsum(valid, axis=1) >= self._k, axis=1)
+            return self._near_dist[keep, position]
+        return np.partition(self._gg[np.ix_(keep, keep)], self._k - 1, axis=1)[:, self._k - 1]
 
 
 class MeanStatistic:
