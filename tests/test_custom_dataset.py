@@ -298,3 +298,18 @@ def test_end_to_end_segmenter_run_report(data: Path, tmp_path: Path, bench_cache
     html = (tmp_path / "report" / "index.html").read_text()
     assert "(3 classes: sky, grass, water)" in html
     assert "3 classes: sky, grass, water" in (tmp_path / "report" / "tables.md").read_text()
+
+
+def test_eval_scores_a_folder_against_a_custom_dataset(data: Path, tmp_path: Path, bench_cache: Path) -> None:
+    rec = api.eval_images("custom", data / "val_img", "reals", data_root=data, results=tmp_path / "r", device="cpu",
+                          progress=False, fid_layer="64", metrics="fid,kid")
+    assert abs(rec.metrics["fid"]) < 1e-3 and rec.inputs["dataset_identity"]["num_classes"] == 3
+    assert rec.extra["dataset"]["num_classes_from"] == "inferred"
+    # --set takes the dataset's keys only; a method option is refused before anything is scored
+    line = one_line_error(CliRunner().invoke(cli, ["eval", "--dataset", "custom", "--data-root", str(data), "--images",
+                                                   str(data / "val_img"), "--name", "x", "--set", "ngf=4"]))
+    assert "--set ngf: this command takes only the dataset keys label_nc, ignore_id" in line
+    with_nc = api.eval_images("custom", data / "val_img", "reals", data_root=data, results=tmp_path / "r",
+                              device="cpu", progress=False, fid_layer="64", metrics="fid,kid",
+                              overrides={"label_nc": "4"})
+    assert with_nc.run_id != rec.run_id and with_nc.inputs["dataset_identity"]["num_classes"] == 4
