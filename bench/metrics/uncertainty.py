@@ -44,7 +44,8 @@ sampling sd is 0.92, so the 95% percentile interval covered the truth in 0% of r
 bootstrap: 0%), and the bootstrap sd (1.87) is twice the true one. The delta method's sd was 1.03 / 2.55 /
 2.77 against true 0.93 / 2.52 / 2.89 (n, D = 100, 64 / 60, 128 / 200, 512), covering in 97.5 / 93 / 94.5%;
 the grouped jackknife (G = 50) did as well (sd 0.95 / 3.32 / 2.91) but costs G eigenproblems of size
-~n, ~1400 s at n = 2000 on 2 busy cores, against one for the delta method. KID's percentile bootstrap
+~n: 260 s at n = 2000, D = 2048 with one BLAS thread on this 2-core machine, against 11 s for the delta
+method (``python -m bench.perf.bootstrap_cost``). KID's percentile bootstrap
 covered in 97.5-99%, its jackknife in 96.5-98.5%. Recall is not a smooth statistic (k-NN balls): its
 jackknife is conservative (98-99% coverage, intervals ~2x too wide) against 89.5-95% for the percentile
 bootstrap (n = 100, D = 16 and 64); precision covered in 91-95.5% either way. Set-level scores therefore
