@@ -362,7 +362,8 @@ def data_fingerprint(splits: dict[str, Any]) -> dict[str, Any]:
 def run(method: str, dataset: str, *, data_root: str | Path | None = None, checkpoint: str | Path | None = None,
         overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
         force: bool = False, device: str | None = None, progress: bool = True, batch_size: int = 16,
-        fid_layer: str = "2048", protocol: str = "native", metrics: str | tuple[str, ...] | None = None) -> RunRecord:
+        fid_layer: str = "2048", protocol: str = "native", metrics: str | tuple[str, ...] | None = None,
+        bootstrap: int | None = None) -> RunRecord:
     """Train (or load ``checkpoint``) → generate the validation set → evaluate → one RunRecord.
 
     The record is keyed by a hash of the inputs (config, seed, checkpoint digest, the data's content,
@@ -375,6 +376,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         metrics: ``"fid,kid"``-style list or tuple of metric keys to compute; ``None`` computes every
             metric the dataset supports (a dataset with no evaluation segmenter skips mIoU/accuracy).
             Skipped metrics and the reason are recorded in ``record.extra["skipped_metrics"]``.
+        bootstrap: Resamples of the percentile-bootstrap intervals (default
+            :data:`bench.evaluate.DEFAULT_BOOTSTRAP`; 0: no intervals). See :mod:`bench.intervals`.
 
     Raises:
         BenchError: any preflight failure (one line), or a failure of training, generation or evaluation.
@@ -382,8 +385,9 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     from bench import preflight as pf
     from bench.cache import sha256_file
     from bench.datasets.user import record_extra, record_identity
-    from bench.evaluate import evaluate, evaluation_identity
+    from bench.evaluate import DEFAULT_BOOTSTRAP, evaluate, evaluation_identity
 
+    bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     requested = pf.parse_metrics(metrics if isinstance(metrics, str) or metrics is None else ",".join(metrics))
     if checkpoint is None:
         s = setup(method, dataset, data_root=data_root, overrides=overrides)
@@ -397,7 +401,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     dspec = pf.data_spec(model, s.spec)
     train_set = s.open("train", train=True, spec=dspec)
     val = s.open("val", spec=dspec)
-    eval_id = evaluation_identity(s.spec, protocol=protocol, fid_layer=fid_layer)
+    eval_id = evaluation_identity(s.spec, protocol=protocol, fid_layer=fid_layer, bootstrap=bootstrap)
     inputs = {
         "method": s.method_cls.name,
         "dataset": s.spec.name,
@@ -449,7 +453,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     t = time.perf_counter()
     ev = evaluate(s.spec, val, images, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
-                  metrics=plan.metrics, segmenter=plan.segmenter)
+                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
     timings["evaluate_s"] = time.perf_counter() - t
     timings["total_s"] = sum(timings.values())
     record = RunRecord(
@@ -463,6 +467,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         protocol=ev.protocol,
         metrics=ev.metrics,
         ceiling=ev.ceiling,
+        intervals=ev.intervals,
         timings=timings,
         env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -470,7 +475,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
                **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(s.spec)) else {})},
     )
-    store.put(record)
+    store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
     return record
 
 

@@ -32,18 +32,25 @@ from tqdm import tqdm
 from bench.cache import cache_dir, code_fingerprint, files_fingerprint, key_digest
 from bench.errors import DataError, MetricError
 
+#: bootstrap resamples of the default intervals (their cost, measured by bench/perf/bootstrap_cost.py: about
+#: 0.4 s for the 200 synthetic validation images, ~1% of the evaluation)
+DEFAULT_BOOTSTRAP = 1000
 MIOU_CONVENTION = "all"  # mean over every class of the segmenter (classes absent everywhere count as 0? see metrics)
 FID_RESIZE = "torch-fidelity: bilinear (TF-compatible) to 299x299 inside the Inception graph"
 
 
 @dataclass
 class Evaluation:
+    """What :func:`evaluate` measured: the metrics, their ceiling and intervals, and the per-image data."""
+
     metrics: dict[str, float]
     ceiling: dict[str, float]
     weights: dict[str, Any]
     protocol: dict[str, Any]
     n_images: int
     extra: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_image: Any = None  # bench.intervals.PerImage
 
 
 def segmenter_name(spec: Any) -> str:
@@ -51,9 +58,11 @@ def segmenter_name(spec: Any) -> str:
     return str((spec.extra or {}).get("segmenter", spec.name))
 
 
-def evaluation_identity(spec: Any, *, protocol: str, fid_layer: str) -> dict[str, Any]:
-    """Everything about the evaluation that changes the numbers; hashed into the run id."""
+def evaluation_identity(spec: Any, *, protocol: str, fid_layer: str, bootstrap: int = 1000) -> dict[str, Any]:
+    """Everything about the evaluation that changes the numbers (and their intervals); hashed into the run id."""
     return {
+        "intervals": (f"95%, seed 0, percentile bootstrap B={bootstrap} (means, mIoU, accuracy), delta method "
+                      "(FID), 100-group jackknife (KID, precision, recall)") if bootstrap else "none",
         "segmenter": segmenter_name(spec),
         "segmentation_protocol": protocol,
         "miou_convention": MIOU_CONVENTION,
@@ -163,12 +172,21 @@ def _load_unit(path: Path) -> torch.Tensor:
 
 def segmentation_scores(segmenter: Any, folder: Path, val: Any, spec: Any, *, protocol: str,
                         batch_size: int = 32, progress: bool = True, desc: str = "segment") -> dict[str, float]:
-    """Confusion-matrix mIoU and pixel accuracy of ``segmenter`` on the images in ``folder``."""
-    from bench.metrics.segmentation import SegmentationScores
+    """Confusion-matrix mIoU and pixel accuracy of ``segmenter`` on the images in ``folder``.
+
+    Returns:
+        ``miou``/``accu`` (fractions), the convention, ``n_pixels``, ``images_per_s``, the summed ``confusion``
+        (int64 ``[K, K]``, ``conf[gt, pred]``), ``per_class_iou`` (float64 ``[K]``, NaN: absent class), and
+        ``per_image`` (per image, split order: the non-zero flat cells ``gt * K + pred`` and their int64
+        counts) with their ``ids``.
+    """
+    from bench.metrics.segmentation import SegmentationScores, confusion_matrix
 
     scores = SegmentationScores(num_classes=segmenter.num_classes, ignore_index=segmenter.ignore_index,
                                 convention=MIOU_CONVENTION)
     n = len(val)
+    per_image: list[tuple[np.ndarray, np.ndarray]] = []
+    ids: list[str] = []
     eval_size = getattr(segmenter, "eval_size", None)
     bar = tqdm(total=n, desc=desc, file=sys.stderr, disable=not progress, leave=False)
     import time
@@ -187,18 +205,29 @@ def segmentation_scores(segmenter: Any, folder: Path, val: Any, spec: Any, *, pr
         if labels.shape[-2:] != images.shape[-2:]:
             labels = F.interpolate(labels[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0].long()
         with torch.no_grad():
-            pred = segmenter.predict(images)
-        scores.update(pred.cpu(), labels)
+            pred = segmenter.predict(images).cpu()
+        for j in range(len(samples)):  # one matrix per image: their sum is the set's (bootstrap intervals)
+            cm = confusion_matrix(pred[j], labels[j], segmenter.num_classes, segmenter.ignore_index)
+            scores.conf += cm
+            flat = cm.ravel()
+            nz = np.flatnonzero(flat)
+            per_image.append((nz, flat[nz]))  # sparse: a few of K^2 cells per image
+            ids.append(str(samples[j]["id"]))
         bar.update(len(samples))
     bar.close()
     out = scores.summary()
     out["images_per_s"] = n / max(time.perf_counter() - t0, 1e-9)
+    out["per_image"] = per_image  # per image, split order: (flat cells gt * K + pred, int64 counts)
+    out["ids"] = ids
+    out["confusion"] = scores.conf
+    out["per_class_iou"] = scores.per_class_iou()
     return out
 
 
 def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid_layer: str = "2048",
              device: str = "cpu", progress: bool = True, reconstruction: bool = True,
-             metrics: tuple[str, ...] | None = None, segmenter: Any = None) -> Evaluation:
+             metrics: tuple[str, ...] | None = None, segmenter: Any = None,
+             bootstrap: int = DEFAULT_BOOTSTRAP) -> Evaluation:
     """All requested metrics of the generated ``images`` (one PNG per validation label, named by id).
 
     Args:
@@ -212,10 +241,14 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         metrics: Metric keys to compute (``bench.preflight.ALL_METRICS``); ``None``: FID, KID, mIoU,
             accuracy, and the reconstruction metrics when ``reconstruction``.
         segmenter: A loaded segmenter (the preflight loads it); default: loaded here.
+        bootstrap: Resamples B of the percentile-bootstrap intervals (per-image means, mIoU, accuracy);
+            0 skips every interval. FID uses the delta method and KID/precision/recall a 100-group
+            jackknife whatever B is (:mod:`bench.intervals`).
 
     Returns:
         The metrics (FID/KID raw, mIoU/accuracy fractions in [0, 1], PSNR dB, SSIM, RMSE on [0, 1]), the
-        real-image ceiling of the segmentation metrics, the weights and protocol identities.
+        real-image ceiling of the segmentation metrics, the weights and protocol identities, each metric's
+        95% interval (seeded, recorded) and the per-image data they come from.
 
     Raises:
         MetricError: unknown protocol, a generated image missing.
@@ -229,8 +262,12 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     if metrics is None:
         metrics = ("fid", "kid", "precision", "recall", "miou", "accu") + (
             ("psnr", "ssim", "rmse") if reconstruction else ())
+    from bench.intervals import PerImage, compact, evaluation_intervals
+    from bench.metrics.fid import list_images
+
     reals = export_reals(val, spec)
     h, w = val[0]["image"].shape[-2:]
+    per = PerImage()
     out: dict[str, float] = {}
     ceiling: dict[str, float] = {}
     weights: dict[str, Any] = {}
@@ -239,7 +276,10 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     if any(m in metrics for m in ("fid", "kid", "precision", "recall")):
         prc = "precision" in metrics or "recall" in metrics
         fk = fid_kid(images, reals, cache_key=f"{reals.name}-inception-{fid_layer}", feature_layer=fid_layer,
-                     device=device, verbose=False, save_cpu_ram=True, prc=prc)
+                     device=device, verbose=False, save_cpu_ram=True, prc=prc, return_features=True)
+        gen_f, real_f = fk["features"]
+        per.gen_features, per.real_features = gen_f.astype(np.float32), real_f.astype(np.float32)
+        per.feat_ids = [p.stem for p in list_images(images)]
         out.update({k: float(fk[k]) for k in ("fid", "kid", "precision", "recall") if k in metrics and k in fk})
         if "prc_skipped" in fk:
             extra["prc_skipped"] = fk["prc_skipped"]
@@ -256,6 +296,11 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         ceil = segmentation_scores(segmenter, reals, val, spec, protocol=protocol, progress=progress,
                                    desc="segment reals")
         out.update({k: float(seg[k]) for k in ("miou", "accu") if k in metrics})
+        per.num_classes, per.seg_ids = int(segmenter.num_classes), seg["ids"]
+        per.cm_cells, per.cm_counts = compact(seg["per_image"])
+        extra["per_class_iou"] = [None if np.isnan(x) else float(x) for x in seg["per_class_iou"]]
+        extra["ceiling_per_class_iou"] = [None if np.isnan(x) else float(x) for x in ceil["per_class_iou"]]
+        extra["confusion"] = seg["confusion"].tolist()
         ceiling.update({k: float(ceil[k]) for k in ("miou", "accu") if k in metrics})
         weights["segmenter"] = segmenter.identity()
         size = getattr(segmenter, "eval_size", None) if protocol == "upsampled" else None
@@ -265,10 +310,18 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
     if any(m in metrics for m in ("psnr", "ssim", "rmse")):
         rec = reconstruction_scores(images, reals)
         out.update({k: float(rec[k]) for k in ("psnr", "ssim", "rmse") if k in metrics})
+        per.rec_ids, per.rec = rec["ids"], {k: np.asarray(v, np.float64) for k, v in rec["per_image"].items()}
         proto["reconstruction_reference"] = "paired real validation image"
     order = ("fid", "kid", "precision", "recall", "miou", "accu", "psnr", "ssim", "rmse")
+    ordered = {k: out[k] for k in order if k in out}
+    intervals: dict[str, dict[str, Any]] = {}
+    if bootstrap > 0:
+        intervals, seconds = evaluation_intervals(per, ordered, n_resamples=bootstrap)
+        extra["intervals_s"] = seconds
     return Evaluation(
-        metrics={k: out[k] for k in order if k in out},
+        intervals=intervals,
+        per_image=per,
+        metrics=ordered,
         ceiling=ceiling,
         weights=weights,
         protocol=proto,

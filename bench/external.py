@@ -147,7 +147,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
                     split: str = "val", protocol: str = "native", reconstruction: bool = False,
                     results: str | Path = "results", force: bool = False, device: str | None = None,
                     progress: bool = True, fid_layer: str = "2048", recursive: bool = False,
-                    metrics: str | None = None, overrides: dict[str, Any] | None = None) -> Any:
+                    metrics: str | None = None, overrides: dict[str, Any] | None = None,
+                    bootstrap: int | None = None) -> Any:
     """Score a folder of images made by anything; write and return one ``external`` run record.
 
     Args:
@@ -158,6 +159,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         protocol: ``native`` or ``upsampled`` segmentation (:mod:`bench.evaluate`).
         reconstruction: Also PSNR/SSIM/RMSE against the paired real image (the SEAN protocol).
         metrics: ``"fid,kid"``-style subset, default every metric the dataset supports.
+        bootstrap: Resamples of the percentile-bootstrap intervals (0: none); see :mod:`bench.intervals`.
         overrides: ``--set`` keys of a user dataset (``label_nc``, ``ignore_id``; see :mod:`bench.datasets.user`).
 
     Returns:
@@ -173,10 +175,11 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     from bench.cache import files_fingerprint
     from bench.datasets.transforms import Preprocess
     from bench.datasets.user import record_extra, record_identity
-    from bench.evaluate import evaluate, evaluation_identity
+    from bench.evaluate import DEFAULT_BOOTSTRAP, evaluate, evaluation_identity
     from bench.store import RunRecord, RunStore, run_id
 
     requested = pf.parse_metrics(metrics)
+    bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     if not reconstruction and requested is None:
         requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)
     spec, root = dataset_for(dataset, data_root, overrides)
@@ -191,7 +194,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
                     pairing.extra[0].name)
     h, w = pairing.size
     val = _open_split(spec, root, split, Preprocess.fixed((h, w), no_flip=True))
-    eval_id = evaluation_identity(spec, protocol=protocol, fid_layer=fid_layer)
+    eval_id = evaluation_identity(spec, protocol=protocol, fid_layer=fid_layer, bootstrap=bootstrap)
     inputs = {
         "kind": "external",
         "dataset": spec.name,
@@ -218,21 +221,21 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     prep_s = time.perf_counter() - t0
     t = time.perf_counter()
     ev = evaluate(spec, val, staged, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
-                  metrics=plan.metrics, segmenter=plan.segmenter)
+                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
     timings = {"prepare_s": prep_s, "evaluate_s": time.perf_counter() - t}
     timings["total_s"] = sum(timings.values())
     record = RunRecord(
         run_id=rid, kind="external", label=name, method="external", dataset=spec.name, seed=0, inputs=inputs,
         config={}, weights=ev.weights, protocol={**ev.protocol, "evaluated_size": [h, w], "real_resize": REAL_RESIZE,
                                                   "split": split},
-        metrics=ev.metrics, ceiling=ev.ceiling, timings=timings, env=environment(),
+        metrics=ev.metrics, ceiling=ev.ceiling, intervals=ev.intervals, timings=timings, env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         extra={"images": str(Path(images).resolve()), "staged_images": str(staged), "n_images": ev.n_images,
                "n_extra_images": len(pairing.extra), "data_root": str(root.resolve()),
                **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(spec)) else {})},
     )
-    store.put(record)
+    store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
     return record
 
 

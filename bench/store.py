@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.cache import atomic_write_text
+from bench.cache import atomic_write, atomic_write_text
 from bench.errors import BenchError
 
 SCHEMA_VERSION = 1
@@ -40,6 +40,7 @@ class RunRecord:
     protocol: dict[str, Any]  # named protocols (segmentation, mIoU convention, FID resize)
     metrics: dict[str, float]  # fid, kid, miou, accu, psnr, ssim, rmse
     ceiling: dict[str, float] = field(default_factory=dict)  # the same metrics on real images
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> 95% Interval.to_dict()
     timings: dict[str, float] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     created: str = ""
@@ -80,8 +81,16 @@ class RunStore:
         except (json.JSONDecodeError, TypeError) as e:
             raise BenchError(f"{p}: not a valid run record ({e})") from None
 
-    def put(self, record: RunRecord) -> Path:
+    def put(self, record: RunRecord, per_image: bytes | None = None) -> Path:
+        """Write ``<run_id>.json`` atomically; ``per_image`` (an ``.npz``) first, beside it, so a record never
+        points at a missing or half-written file."""
+        if per_image is not None:
+            atomic_write(self.per_image_path(record.run_id), lambda f: f.write(per_image))
         return atomic_write_text(self.path(record.run_id), record.to_json())
+
+    def per_image_path(self, rid: str) -> Path:
+        """``<root>/runs/<run_id>.npz``: the per-image data behind a record's intervals."""
+        return self.runs / f"{rid}.npz"
 
     def all(self) -> list[RunRecord]:
         if not self.runs.is_dir():

@@ -177,8 +177,9 @@ def reconstruction_scores(
         real: the real-image folder, when the first argument is a folder.
 
     Returns:
-        ``{"psnr", "ssim", "rmse", "n"}``: per-image scores averaged over the ``n`` pairs. One identical
-        pair makes the mean PSNR ``inf``.
+        ``{"psnr", "ssim", "rmse", "n"}``: per-image scores averaged over the ``n`` pairs (one identical
+        pair makes the mean PSNR ``inf``); ``per_image`` holds each score's ``n`` values in pair order and
+        ``ids`` the pairs' stems (or indices), for confidence intervals and paired comparisons.
 
     Raises:
         MetricError: no pairs, a missing partner, or mismatched sizes (the message names the file).
@@ -194,12 +195,16 @@ def reconstruction_scores(
             raise MetricError("pass either (generated_folder, real_folder) or an iterable of pairs, not both")
         pairs = pairs_or_generated
     totals = {"psnr": 0.0, "ssim": 0.0, "rmse": 0.0}
+    per_image: dict[str, list[float]] = {k: [] for k in totals}
+    ids: list[str] = []
     n = 0
     for i, (a, b) in enumerate(pairs):
         name = str(a) if isinstance(a, (str, Path)) else f"pair {i}"
         for key, value in image_scores(a, b, name).items():
             totals[key] += value
+            per_image[key].append(value)
+        ids.append(Path(a).stem if isinstance(a, (str, Path)) else str(i))
         n += 1
     if n == 0:
         raise MetricError("no image pairs to score")
-    return {**{k: v / n for k, v in totals.items()}, "n": n}
+    return {**{k: v / n for k, v in totals.items()}, "n": n, "per_image": per_image, "ids": ids}
