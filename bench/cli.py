@@ -611,21 +611,27 @@ def report_cmd(results: Path, out: Path, overwrite: bool, all_reported: bool) ->
 @cli.command("check")
 @click.option("--baseline", type=click.Path(path_type=Path), required=True)
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--update", is_flag=True, help="Rewrite the baseline with the current metrics.")
-def check_cmd(baseline: Path, results: Path, update: bool) -> None:
-    """Compare the metrics of the baseline's runs with their recorded values; exit 1 on drift."""
+@click.option("--update", is_flag=True, help="Rewrite the baseline with the current metrics, intervals and versions.")
+@click.option("--exact", is_flag=True, help="Drift is any difference at all (bit-exact), not leaving the interval.")
+def check_cmd(baseline: Path, results: Path, update: bool, exact: bool) -> None:
+    """Compare the metrics of the baseline's runs with their recorded values; exit 1 on drift.
+
+    A metric drifts when it leaves the baseline's 95% interval (or, with --exact, when it differs at all).
+    """
     from bench.checks import check, format_rows
 
-    rows, written = check(baseline, results=results, update=update)
-    if rows:
-        click.echo(format_rows(rows))
-    if written:
-        click.echo(f"baseline updated: {written}")
+    res = check(baseline, results=results, update=update, exact=exact)
+    if res.rows:
+        click.echo(format_rows(res.rows))
+    if res.env_changes:
+        click.echo(f"package versions differ from the baseline's: {'; '.join(res.env_changes)}")
+    if res.written:
+        click.echo(f"baseline updated: {res.written}")
         return
-    drift = [r for r in rows if not r.ok]
+    drift = [r for r in res.rows if not r.ok]
     if drift:
-        raise BenchError(f"metric drift in {len(drift)} of {len(rows)} comparisons (see the table above)")
-    click.echo(f"no drift: {len(rows)} comparisons within tolerance")
+        raise BenchError(f"metric drift in {len(drift)} of {len(res.rows)} comparisons (see the table above)")
+    click.echo(f"no drift: {len(res.rows)} comparisons within {'exact equality' if exact else 'the allowed range'}")
 
 
 def main() -> None:

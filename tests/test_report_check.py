@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,11 +85,47 @@ def test_check_detects_drift(store: RunStore, tmp_path: Path) -> None:
     rec = store.get("a1")
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: dict(rec.metrics)}}))
-    rows, _ = check(baseline, results=store.root, records={key: rec})
+    rows = check(baseline, results=store.root, records={key: rec}).rows
     assert rows and all(r.ok for r in rows)
     pushed = dict(rec.metrics, fid=rec.metrics["fid"] + 2.0)  # beyond 0.5 + 2% of 40
     baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: pushed}}))
-    rows, _ = check(baseline, results=store.root, records={key: rec})
+    rows = check(baseline, results=store.root, records={key: rec}).rows
     bad = [r for r in rows if not r.ok]
     assert [r.metric for r in bad] == ["fid"]
     assert Row("r", "miou", 0.5, 0.509, 0.01).ok and not Row("r", "miou", 0.5, 0.52, 0.01).ok
+
+
+def test_check_uses_the_baseline_interval_and_exact(store: RunStore, tmp_path: Path) -> None:
+    entry = {"method": "spade", "dataset": "synthetic", "set": {"max_iters": 5}, "seed": 0}
+    key = run_key(entry)
+    rec = store.get("a1")
+    fid = rec.metrics["fid"]
+    baseline = tmp_path / "baseline.json"
+    # inside the recorded interval: no drift, though 3 FID points is beyond the fixed tolerance (0.5 + 2%)
+    baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: dict(rec.metrics, fid=fid + 3.0)},
+                                    "intervals": {key: {"fid": [fid - 1.0, fid + 5.0]}},
+                                    "env": {"torch": "0.0.1", "numpy": str(rec.env.get("numpy", "x"))}}))
+    res = check(baseline, results=store.root, records={key: rec})
+    row = next(r for r in res.rows if r.metric == "fid")
+    assert row.ok and row.allowed.startswith("[")
+    # leaving the interval is drift
+    baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: dict(rec.metrics)},
+                                    "intervals": {key: {"fid": [fid + 0.1, fid + 5.0]}}}))
+    assert not next(r for r in check(baseline, results=store.root, records={key: rec}).rows if r.metric == "fid").ok
+    # --exact: any difference is drift, the same value is not
+    baseline.write_text(json.dumps({"runs": [entry], "metrics": {key: dict(rec.metrics, fid=fid + 1e-9)}}))
+    rows = check(baseline, results=store.root, records={key: rec}, exact=True).rows
+    assert [r.metric for r in rows if not r.ok] == ["fid"]
+    # --update records the intervals and the versions
+    rec2 = replace(rec, intervals={"fid": {"low": fid - 2, "high": fid + 2}}, env={"torch": "9.9", "numpy": "1"})
+    res = check(baseline, results=store.root, records={key: rec2}, update=True)
+    data = json.loads(baseline.read_text())
+    assert data["intervals"][key]["fid"] == [fid - 2, fid + 2] and data["env"]["torch"] == "9.9"
+    assert res.written == baseline
+
+
+def test_check_names_changed_versions(store: RunStore, tmp_path: Path) -> None:
+    from bench.checks import env_changes
+
+    assert env_changes({"torch": "2.14.0", "numpy": "2.4.6"}, {"torch": "2.14.1", "numpy": "2.4.6"}) == [
+        "torch 2.14.0 -> 2.14.1"]

@@ -362,7 +362,7 @@ def test_case7_custom_dataset_without_segmenter_completes_a_record(three_class: 
     name, root = three_class
     rec = api.run("spade", name, data_root=root, results=tmp_path / "r", device="cpu", progress=False,
                   fid_layer="64")
-    assert set(rec.metrics) == {"fid", "kid", "psnr", "ssim", "rmse"}
+    assert set(rec.metrics) == {"fid", "kid", "precision", "recall", "psnr", "ssim", "rmse"}
     assert "no evaluation segmenter" in rec.extra["skipped_metrics"]["miou"]
     assert (tmp_path / "r" / "runs" / f"{rec.run_id}.json").is_file()
 
@@ -397,7 +397,7 @@ def test_missing_segmenter_weights_fail_before_training(synth: Path, tmp_path: P
                                       "--results", str(tmp_path / "r"), "--device", "cpu",
                                       *[x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]])
     line = _one_line_error(result)
-    assert "synthetic-seg" in line and "--metrics fid,kid,psnr,ssim,rmse" in line
+    assert "synthetic-seg" in line and "--metrics fid,kid,precision,recall,psnr,ssim,rmse" in line
     monkeypatch.setattr(bench.training.trainer, "train", real_train)
     rec = api.run("spade", "synthetic", data_root=root, overrides=TINY, results=tmp_path / "r", device="cpu",
                   progress=False, fid_layer="64", metrics="fid,kid")
