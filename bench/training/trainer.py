@@ -38,6 +38,7 @@ from bench.checkpoint_io import (
 )
 from bench.errors import CheckpointError, DataError, NonFiniteLossError, NonFiniteStateError
 from bench.seeding import rng_state, seed_everything, set_rng_state
+from bench.training.log import append_entry, log_path, optimizer_lrs, truncate_from
 from methods.base import Method
 
 log = logging.getLogger(__name__)
@@ -280,6 +281,7 @@ def train(
         start = int(ckpt["iteration"])
         saved_at = start
         log.info("resumed from %s at iteration %d", ckpt_path, start)
+    truncate_from(log_path(out_dir), start)  # train_log.jsonl: steps >= start are redone and logged anew
     end = total if stop_at is None else min(total, stop_at)
     method.train_mode(True)
     per_epoch = n // cfg.batch_size
@@ -340,6 +342,8 @@ def train(
             )
         watch.update(losses_f, it)
         done = it + 1
+        if done % max(1, cfg.print_every) == 0 or done == end:
+            append_entry(log_path(out_dir), it, losses_f, optimizer_lrs(optimizers))
         if progress and (done % max(1, cfg.print_every) == 0 or done == end):
             rate = (done - start) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses_f.items()}, "img/s": f"{rate:.1f}"}, refresh=False)
