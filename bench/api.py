@@ -487,6 +487,33 @@ def eval_images(dataset: str, images: str | Path, name: str, **kwargs: Any) -> R
     return evaluate_images(dataset, images, name, **kwargs)
 
 
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` → ``[0, 1, 2]``; ``"0-4"`` → ``[0, 1, 2, 3, 4]``; ``None`` → ``None``.
+
+    Raises:
+        ConfigError: not a list of non-negative integers, or a repeated seed.
+    """
+    from bench.errors import ConfigError
+
+    if text is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, sep, hi = part.partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected integers like 0,1,2 or 0-4") from None
+    if not out or min(out) < 0 or len(set(out)) != len(out):
+        raise ConfigError(f"--seeds {text!r}: expected distinct non-negative integers like 0,1,2")
+    return out
+
+
+def run_seeds(method: str, dataset: str, seeds: list[int], **kwargs: Any) -> list[RunRecord]:
+    """:func:`run` once per training seed (each an ordinary cached record, in seed order)."""
+    return [run(method, dataset, seed=sd, **kwargs) for sd in seeds]
+
+
 def as_dict(record: RunRecord) -> dict[str, Any]:
     return asdict(record)
 
@@ -513,8 +540,12 @@ def parse_grid(items: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
 def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: str | Path | None = None,
            overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
            force: bool = False, device: str | None = None, progress: bool = True,
-           fid_layer: str = "2048") -> tuple[Path, list[RunRecord]]:
+           fid_layer: str = "2048", seeds: list[int] | None = None) -> tuple[Path, list[RunRecord]]:
     """Run every cell of the cartesian ``grid`` (each an ordinary cached run record) and write a manifest.
+
+    With ``seeds`` every cell is trained once per seed (each an ordinary cached run); the manifest then
+    lists each cell's ``run_ids`` in seed order (``run_id`` stays the first, for older readers), and the
+    report shows mean ± sd over them.
 
     The manifest ``results/ablations/<method>-<dataset>-<hash>.json`` lists the cells and their run ids;
     ``bench report`` renders it as an ablation table.
@@ -533,13 +564,19 @@ def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: 
     for combo in itertools.product(*(grid[k] for k in keys)):
         spec = setup(method, dataset, data_root=data_root, overrides={**base, **dict(zip(keys, combo))}).spec
     cells, records = [], []
+    seed_list = list(seeds) if seeds else [seed]
     for combo in itertools.product(*(grid[k] for k in keys)):
         cell = dict(zip(keys, combo))
-        rec = run(method, dataset, data_root=data_root, overrides={**base, **cell}, seed=seed, results=results,
-                  force=force, device=device, progress=progress, fid_layer=fid_layer)
-        records.append(rec)
-        cells.append({"label": " ".join(f"{k}={v}" for k, v in cell.items()), "set": cell, "run_id": rec.run_id})
-    manifest = {"method": method, "dataset": spec.name, "grid": grid, "base": base, "seed": seed, "cells": cells}
+        ids = []
+        for sd in seed_list:
+            rec = run(method, dataset, data_root=data_root, overrides={**base, **cell}, seed=sd, results=results,
+                      force=force, device=device, progress=progress, fid_layer=fid_layer)
+            records.append(rec)
+            ids.append(rec.run_id)
+        cells.append({"label": " ".join(f"{k}={v}" for k, v in cell.items()), "set": cell, "run_id": ids[0],
+                      **({"run_ids": ids, "seeds": seed_list} if seeds else {})})
+    manifest = {"method": method, "dataset": spec.name, "grid": grid, "base": base,
+                "seed": seed_list if seeds else seed, "cells": cells}
     key = {k: manifest[k] for k in ("grid", "base", "seed")}
     if (ident := record_identity(spec)) is not None:  # a user dataset ("custom"): which one
         key["dataset_identity"] = manifest["dataset_identity"] = ident

@@ -371,6 +371,8 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
 @method_options
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Load instead of training.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train once per seed (e.g. 0,1,2), each an ordinary cached run; prints mean ± sd.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--force", is_flag=True, help="Recompute even if a record with the same inputs exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
@@ -385,17 +387,36 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
                    "E.g. fid,kid completes a record without the segmenter weights.")
 def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path | None,
             seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str,
-            metrics: str | None, bootstrap: int | None) -> None:
-    """Train or load → generate → evaluate → store one run record."""
+            metrics: str | None, bootstrap: int | None, seeds: str | None) -> None:
+    """Train or load → generate → evaluate → store one run record (one per seed with --seeds)."""
     from bench import api
 
-    record = api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
-                     seed=seed, results=results, force=force, device=device, protocol=protocol, metrics=metrics,
-                     bootstrap=bootstrap)
+    seed_list = api.parse_seeds(seeds) or [seed]
+    records = [api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
+                       seed=sd, results=results, force=force, device=device, protocol=protocol, metrics=metrics,
+                       bootstrap=bootstrap) for sd in seed_list]
     if as_json:
-        click.echo(record.to_json())
-    else:
+        click.echo(records[0].to_json() if len(records) == 1 else
+                   "[" + ",\n".join(r.to_json() for r in records) + "]")
+        return
+    for record in records:
         click.echo(_format_record(record))
+    if len(records) > 1:
+        click.echo(_format_seed_summary(records))
+
+
+def _format_seed_summary(records: list[Any]) -> str:
+    """``mean ± sd (n=3)`` per metric over training seeds (sample sd, ddof=1)."""
+    from bench.metrics import METRICS
+    from bench.metrics.uncertainty import seed_summary
+
+    lines = [f"over seeds {', '.join(str(r.seed) for r in records)}:"]
+    for name in records[0].metrics:
+        if name not in METRICS or not all(name in r.metrics for r in records):
+            continue
+        info, s = METRICS.get(name), seed_summary([r.metrics[name] for r in records])
+        lines.append(f"  {info.label:>8} {format(s.mean, info.fmt)} ± {format(s.std, info.fmt)} (n={s.n})")
+    return "\n".join(lines)
 
 
 @cli.command("eval")
@@ -496,11 +517,14 @@ def weights_import(name: str, path: Path) -> None:
               help="A config field and its values; repeat for a cartesian grid.")
 @click.argument("more_grid", nargs=-1, metavar="[FIELD=V1,V2]...")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Train every cell once per seed (e.g. 0,1,2); the report shows mean ± sd over them.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--force", is_flag=True)
 @click.option("--device", default=None)
 def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], grid: tuple[str, ...],
-               more_grid: tuple[str, ...], seed: int, results: Path, force: bool, device: str | None) -> None:
+               more_grid: tuple[str, ...], seed: int, seeds: str | None, results: Path, force: bool,
+               device: str | None) -> None:
     """Run the cartesian GRID of config values (each cell a cached run) and record it for `bench report`.
 
     Grid axes come from --grid options and from trailing FIELD=V1,V2 arguments alike:
@@ -509,7 +533,8 @@ def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tup
     from bench import api
 
     path, records = api.ablate(method, dataset, api.parse_grid((*grid, *more_grid)), data_root=data_root,
-                               overrides=parse_kv(overrides), seed=seed, results=results, force=force, device=device)
+                               overrides=parse_kv(overrides), seed=seed, results=results, force=force, device=device,
+                               seeds=api.parse_seeds(seeds))
     for rec in records:
         click.echo(rec.summary())
     click.echo(f"ablation manifest: {path}")

@@ -410,3 +410,54 @@ def test_unknown_metric_is_one_line(bench_cache: Path) -> None:
     line = _one_line_error(CliRunner().invoke(cli, ["run", "--method", "spade", "--dataset", "synthetic",
                                                     "--metrics", "fid,lpips"]))
     assert "unknown metric lpips" in line
+
+
+# --- training seeds (issue "Numbers with error bars") ----------------------------------------------
+def test_seeds_are_ordinary_cached_runs_with_a_summary(synth: Path, tmp_path: Path, bench_cache: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    from bench.api import parse_seeds
+
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5] and parse_seeds(None) is None
+    for bad in ("a", "1,1", "-1", ""):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+    root = _subset(synth, tmp_path / "d")
+    monkeypatch.setattr(api, "run", functools.partial(api.run, fid_layer="64", bootstrap=0))
+    args = ["run", "--method", "spade", "--dataset", "synthetic", "--data-root", str(root), "--results",
+            str(tmp_path / "r"), "--device", "cpu", "--seeds", "0,1", "--metrics", "psnr,rmse",
+            *[x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "r" / "runs").glob("*.json"))]
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    psnr = [r["metrics"]["psnr"] for r in sorted(records, key=lambda r: r["seed"])]
+    assert psnr[0] != psnr[1]
+    mean, sd = float(np.mean(psnr)), float(np.std(psnr, ddof=1))
+    assert "over seeds 0, 1:" in result.output and f"{mean:.2f} ± {sd:.2f} (n=2)" in result.output
+    # a re-run is two cache hits: nothing trains
+    import bench.training.trainer
+
+    monkeypatch.setattr(bench.training.trainer, "train", lambda *a, **k: pytest.fail("trained"))
+    assert CliRunner().invoke(cli, args).exit_code == 0
+
+
+def test_ablate_seeds_run_every_cell_per_seed(tmp_path: Path, bench_cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                              synth: Path) -> None:
+    from bench.store import RunRecord
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_run(method: str, dataset: str, *, overrides: dict, seed: int, **kw: object) -> RunRecord:
+        calls.append((overrides["ngf"], seed))
+        return RunRecord(run_id=f"{overrides['ngf']}-{seed}", method=method, dataset=dataset, seed=seed, inputs={},
+                         config={}, weights={}, protocol={}, metrics={"fid": 1.0})
+
+    monkeypatch.setattr(api, "run", fake_run)
+    path, records = api.ablate("spade", "synthetic", {"ngf": ["4", "8"]}, data_root=synth, seeds=[0, 1, 2],
+                               results=tmp_path / "r")
+    assert calls == [("4", 0), ("4", 1), ("4", 2), ("8", 0), ("8", 1), ("8", 2)]
+    manifest = json.loads(path.read_text())
+    assert [c["run_ids"] for c in manifest["cells"]] == [["4-0", "4-1", "4-2"], ["8-0", "8-1", "8-2"]]
+    assert manifest["seed"] == [0, 1, 2] and manifest["cells"][0]["run_id"] == "4-0"
