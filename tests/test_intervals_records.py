@@ -10,7 +10,13 @@ import pytest
 
 from bench import api
 from bench.datasets import write_synthetic
-from bench.intervals import CompactConfusionStatistic, PerImage, compact, evaluation_intervals, paired_difference
+from bench.intervals import (
+    CompactConfusionStatistic,
+    PerImage,
+    compact,
+    evaluation_intervals,
+    paired_difference,
+)
 from bench.metrics.uncertainty import ConfusionStatistic, interval
 from bench.store import RunStore
 
