@@ -38,6 +38,7 @@ from bench.checkpoint_io import (
 )
 from bench.errors import CheckpointError, DataError, NonFiniteLossError, NonFiniteStateError
 from bench.seeding import rng_state, seed_everything, set_rng_state
+from bench.training import distributed
 from bench.training.log import append_entry, log_path, optimizer_lrs, truncate_from
 from methods.base import Method
 
@@ -97,7 +98,8 @@ class TrainResult:
 
 
 def _checkpoint_payload(method: Method, optimizers: dict[str, torch.optim.Optimizer], it: int, seed: int,
-                        scalers: dict[str, Any], dataset: str) -> dict[str, Any]:
+                        scalers: dict[str, Any], dataset: str,
+                        ctx: distributed.Dist = distributed.SINGLE) -> dict[str, Any]:
     """What ``latest.pth`` holds: with the resolved config, the dataset spec's identity and the class list, a
     checkpoint is enough to generate (:func:`bench.checkpoint_config.resolve_checkpoint`), no ``--set`` needed."""
     from bench.checkpoint_config import spec_identity
@@ -115,6 +117,7 @@ def _checkpoint_payload(method: Method, optimizers: dict[str, torch.optim.Optimi
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "scalers": {k: s.state_dict() for k, s in scalers.items()},
         "rng": rng_state(),
+        "distributed": distributed.checkpoint_info(ctx, method.cfg.batch_size),
     }
 
 
@@ -242,12 +245,20 @@ def train(
         stop_at: Stop (with a checkpoint) after this many iterations, as an interruption would.
         progress: Show a progress bar on stderr.
 
+    Under torchrun (a process group is initialised, :mod:`bench.training.distributed`) ``batch_size`` is the
+    global batch: each rank trains on its ``batch_size / world_size`` slice of the same samples through DDP,
+    rank 0 alone writes the checkpoint and shows progress, and every guard below stops all ranks together.
+    One process runs exactly the single-process loop.
+
     Returns:
-        Where the checkpoint is, the iterations done, the speed and the last losses.
+        Where the checkpoint is, the iterations done, the speed (images/s over all ranks) and the last losses
+        (under DDP their mean over ranks, i.e. the loss of the global batch).
 
     Raises:
         DataError: Fewer training samples than ``batch_size``.
-        CheckpointError: The checkpoint to resume is unreadable, of another method, or holds inf/NaN.
+        ConfigError: ``batch_size`` does not divide over the processes.
+        CheckpointError: The checkpoint to resume is unreadable, of another method, or holds inf/NaN, or was
+            written under another world size that cannot split ``batch_size``.
         NonFiniteLossError: A loss became inf/NaN; stopped before ``latest.pth`` was overwritten.
         NonFiniteStateError: A parameter or buffer (e.g. a BatchNorm ``running_var``) became inf/NaN;
             stopped before ``latest.pth`` was overwritten; the message names the tensor and iteration.
@@ -258,18 +269,27 @@ def train(
     n = len(train_set)
     if n < cfg.batch_size:
         raise DataError(f"the training split has {n} samples, fewer than batch_size={cfg.batch_size}")
+    ctx = distributed.current()
+    resuming = resume and ckpt_path.is_file()
+    if not resuming:
+        distributed.per_rank_batch(cfg.batch_size, ctx)
     total = total_iterations(method, n)
     seed_everything(seed, deterministic=cfg.deterministic)
+    if ctx.enabled:  # before the optimizers exist: SyncBatchNorm shares the BatchNorm tensors
+        distributed.sync_batchnorm(method, [k for k in method.nets if k != "netEMA"], ctx)
     optimizers = method.optimizers()
+    ddp = distributed.DDPNets(method, optimizers, ctx)
     use_amp = bool(cfg.amp) and method.device.type == "cuda"
     scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers} if use_amp else {}
 
     start = 0
     saved_at: int | None = None  # iteration of the last finite checkpoint at ckpt_path (this run's or resumed)
-    if resume and ckpt_path.is_file():
+    if resuming:
         ckpt = load_checkpoint(ckpt_path)
         if ckpt.get("method") != method.name:
             raise CheckpointError(f"{ckpt_path}: checkpoint is for method {ckpt.get('method')!r}, not {method.name!r}")
+        distributed.check_resume(ckpt, ckpt_path, cfg.batch_size, ctx)
+        distributed.per_rank_batch(cfg.batch_size, ctx)
         restore(method, ckpt, ckpt_path)
         check_finite_state(ckpt.get("optimizers", {}), ckpt_path, prefix="optimizers.", advice=DIVERGED)
         for k, o in optimizers.items():
@@ -281,7 +301,8 @@ def train(
         start = int(ckpt["iteration"])
         saved_at = start
         log.info("resumed from %s at iteration %d", ckpt_path, start)
-    truncate_from(log_path(out_dir), start)  # train_log.jsonl: steps >= start are redone and logged anew
+    if ctx.is_main:  # rank 0 alone writes the log
+        truncate_from(log_path(out_dir), start)  # train_log.jsonl: steps >= start are redone and logged anew
     end = total if stop_at is None else min(total, stop_at)
     method.train_mode(True)
     per_epoch = n // cfg.batch_size
@@ -293,6 +314,7 @@ def train(
     losses_f: dict[str, float] = {}
     watch = LossWatch()
     t0 = time.perf_counter()
+    progress = progress and ctx.is_main
     bar = tqdm(range(start, end), total=end, initial=start, desc=f"train {method.name}", file=sys.stderr,
                disable=not progress, dynamic_ncols=True, leave=False)
     for it in bar:
@@ -302,7 +324,12 @@ def train(
                 for g in optimizers[k].param_groups:
                     g["lr"] = lr
         idx = batch_indices(n, cfg.batch_size, it, seed)
-        batch = collate([train_set[i, aug_seed(seed, it, j)] for j, i in enumerate(idx)])
+        if ctx.enabled:  # this rank's slice; each sample keeps the augmentation seed of its global position
+            distributed.reseed(seed, it, ctx)
+            idx, offset = distributed.rank_slice(idx, ctx)
+            batch = collate([train_set[i, aug_seed(seed, it, offset + j)] for j, i in enumerate(idx)])
+        else:
+            batch = collate([train_set[i, aug_seed(seed, it, j)] for j, i in enumerate(idx)])
         data = method.prepare(batch)
         losses_f = {}
         for group, loss_fn in (("G", method.generator_loss), ("D", method.discriminator_loss)):
@@ -312,13 +339,21 @@ def train(
             for p in frozen:
                 p.requires_grad_(False)
             try:
-                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with ddp.active(group), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
                     losses = loss_fn(data)
             finally:
                 for p in frozen:
                     p.requires_grad_(True)
             total_loss = sum(losses.values())
-            if not torch.isfinite(total_loss):
+            if ctx.enabled:  # the global batch's losses; a non-finite one on any rank stops every rank here
+                means = distributed.mean_losses(losses, ctx)
+                if not all(math.isfinite(v) for v in means.values()):
+                    bad = ", ".join(f"{k}={v:.4g}" for k, v in means.items() if not math.isfinite(v))
+                    raise NonFiniteLossError(
+                        f"non-finite {group} loss at iteration {it} ({bad}); stopped, "
+                        f"{_kept(ckpt_path, saved_at)}; {_lower_lr(method)} or --set amp=false"
+                    )
+            elif not torch.isfinite(total_loss):
                 bad = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items() if not torch.isfinite(v))
                 raise NonFiniteLossError(
                     f"non-finite {group} loss at iteration {it} ({bad or 'sum'}); stopped, "
@@ -331,33 +366,39 @@ def train(
             else:
                 total_loss.backward()
                 opt.step()
-            losses_f.update({k: float(v.detach()) for k, v in losses.items()})
+            losses_f.update(means if ctx.enabled else {k: float(v.detach()) for k, v in losses.items()})
         method.after_step(it)
         # reads only; one fused max|x| per dtype (~1 ms per step on the tiny CPU config, see the module doc)
-        if not all_finite(t for _, t in _named_state(method)):
-            name, what = first_non_finite(_named_state(method)) or ("a tensor", "non-finite")
+        if not ctx.all_true(all_finite(t for _, t in _named_state(method))):
+            name, what = distributed.first_bad(first_non_finite(_named_state(method)), ctx)
             raise NonFiniteStateError(
                 f"{name} is {what} at iteration {it} (the losses were still finite); "
                 f"stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
             )
-        watch.update(losses_f, it)
+        if ctx.is_main:  # the same global-batch losses on every rank: rank 0 alone warns
+            watch.update(losses_f, it)
         done = it + 1
-        if done % max(1, cfg.print_every) == 0 or done == end:
+        if ctx.is_main and (done % max(1, cfg.print_every) == 0 or done == end):
             append_entry(log_path(out_dir), it, losses_f, optimizer_lrs(optimizers))
         if progress and (done % max(1, cfg.print_every) == 0 or done == end):
-            rate = (done - start) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
+            rate = (done - start) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)  # global batch
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses_f.items()}, "img/s": f"{rate:.1f}"}, refresh=False)
         if done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
-            if not all_finite(t for _, t in _named_optimizer_state(method, optimizers)):
-                name, what = first_non_finite(_named_optimizer_state(method, optimizers)) or ("a tensor", "non-finite")
+            if not ctx.all_true(all_finite(t for _, t in _named_optimizer_state(method, optimizers))):
+                name, what = distributed.first_bad(first_non_finite(_named_optimizer_state(method, optimizers)), ctx)
                 raise NonFiniteStateError(
                     f"{name} is {what} at iteration {it}; stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
                 )
-            save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, done, seed, scalers, dataset_name))
+            if ctx.is_main:
+                save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, done, seed, scalers, dataset_name,
+                                                               ctx))
+            ctx.barrier()  # nobody reads or resumes a checkpoint rank 0 is still writing
             saved_at = done
     bar.close()
-    if start >= end and not ckpt_path.is_file():
-        save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, start, seed, scalers, dataset_name))
+    if ctx.broadcast(start >= end and not ckpt_path.is_file()):  # rank 0's view: it may write the file now
+        if ctx.is_main:
+            save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, start, seed, scalers, dataset_name, ctx))
+        ctx.barrier()
     seconds = time.perf_counter() - t0
     return TrainResult(
         checkpoint=ckpt_path,
