@@ -1,35 +1,48 @@
-"""``bench report``: tables and an image grid rebuilt from the run records (the JSON is the truth).
+"""``bench report``: tables, plots and image grids rebuilt from the run records (the JSON is the truth).
 
-The page is static HTML (jinja2, autoescaped) with its images copied beside it, so it opens from
-``file://`` with no network. The same tables are exported as CSV and Markdown.
+The page is static HTML (jinja2, autoescaped) with its images and SVG figures beside it, so it opens from
+``file://`` with no network. Per dataset it holds the main table (SPADE Table 1 layout) and the
+reconstruction table, each cell ``value ± half-width of its 95% interval`` with honest "best" marks
+(:mod:`reports.significance`), rows over training seeds as ``mean ± sd (n=...)``, the ablation grids,
+per-class IoU against the real-image ceiling (:mod:`reports.perclass`), row-normalised confusion matrices
+and training curves (:mod:`reports.plots`), sample grids in the dataset's palette and SEAN's style-control
+grid (:mod:`reports.grids`), and a provenance block per run (:mod:`reports.provenance`). Tables are also
+written as CSV, Markdown and LaTeX (:mod:`reports.latex`) under ``tables/``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
+import logging
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from PIL import Image
 
+from bench.errors import ConfigError
 from bench.metrics import METRICS
-from bench.outputs import OutputDir, prepare_output_dir
+from bench.outputs import prepare_output_dir
 from bench.reported import ReportedRow, load_reported, reported_for
-from bench.store import RunRecord, RunStore
+from bench.store import RunRecord, RunStore, canonical_json
+from reports.provenance import config_diff, protocol_caption, provenance
 from reports.reported import reported_rows
+from reports.significance import NOTES, RowGroup, cell_of, mark_column, seed_group, seed_key
+
+log = logging.getLogger(__name__)
 
 MAIN_METRICS = ("miou", "accu", "fid", "kid", "precision", "recall")  # SPADE Table 1, plus KID and P/R
 RECON_METRICS = ("psnr", "ssim", "rmse")
 ABLATION_METRICS = ("miou", "accu", "fid", "psnr", "ssim", "rmse")  # SEAN Table 3
-GRID_IDS = 4
 REPORT_KIND = "report"
+FORMATS = ("latex", "markdown", "csv")
+PM_NOTE = ("± : half-width of the run's 95% interval (evaluation-set uncertainty); for rows over seeds, the "
+           "standard deviation over the seeds.")
 
 
 def record_label(r: RunRecord) -> str:
@@ -37,16 +50,11 @@ def record_label(r: RunRecord) -> str:
     an external record (``bench eval``) shows its ``--name`` and ``(external)``."""
     if getattr(r, "kind", "run") == "external":
         return f"{r.label or 'images'} (external)"
-    try:
-        from bench.config import resolve, to_dict
-
-        preset = to_dict(resolve(r.method, r.dataset))
-    except Exception:  # noqa: BLE001 - a record from a method or preset this checkout lacks
-        return r.method
-    diff = [f"{k}={v}" for k, v in sorted(r.config.items()) if k in preset and preset[k] != v]
+    diff = config_diff(r)
+    shown = [f"{k}={v}" for k, (_, v) in diff.items()] if diff else []
     ckpt = r.inputs.get("checkpoint") if isinstance(r.inputs, dict) else None
     tag = "" if ckpt in (None, "trained") else f" (checkpoint {str(ckpt)[:8]})"
-    return r.method + (f" [{', '.join(diff)}]" if diff else "") + tag
+    return r.method + (f" [{', '.join(shown)}]" if shown else "") + tag
 
 
 def dataset_key(r: RunRecord) -> str:
@@ -88,16 +96,36 @@ def index(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.
 
 @dataclass
 class Table:
+    """One table of the report, as plain data (the HTML template, CSV, Markdown and LaTeX read it).
+
+    ``rows`` are dicts ``{label, cells: [{text, best, tie, untested, ...}], ceiling, kind, ...}``; ``kind``
+    is ``run``, ``ceiling``, ``separator``, ``reported``, ``delta`` or ``class``.
+    """
+
     title: str
     dataset: str
     columns: list[dict[str, Any]]  # {name, label, arrow}
-    rows: list[dict[str, Any]]  # {label, cells: [{text, best}], ceiling: bool, kind, ...}
+    rows: list[dict[str, Any]]
+    kind: str = "main"
+    slug: str = ""
+    notes: list[str] = field(default_factory=list)
+    protocol: str = ""
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, *, marks: bool = False) -> pd.DataFrame:
         """The table as CSV/Markdown see it; with reported rows, a ``source`` and a ``note`` column are added
-        (the separator row is left out: ``source`` already sets the paper rows apart)."""
+        (the separator row is left out: ``source`` already sets the paper rows apart). ``marks`` adds the
+        Markdown marks: ``**bold**`` for a significantly best cell, ``≈`` tied, ``*`` untested."""
         rows = [r for r in self.rows if r.get("kind") != "separator"]
-        data = {c["label"] + c["arrow"]: [row["cells"][i]["text"] for row in rows] for i, c in enumerate(self.columns)}
+
+        def text(c: dict[str, Any]) -> str:
+            t = c["text"]
+            if marks:
+                t = f"**{t}**" if c.get("best") else t
+                t += ("≈" if c.get("tie") else "") + ("*" if c.get("untested") else "")
+                t = f"_{t}_" if c.get("worst") else t
+            return t
+
+        data = {c["label"] + c["arrow"]: [text(row["cells"][i]) for row in rows] for i, c in enumerate(self.columns)}
         frame = pd.DataFrame(data, index=[r["label"] for r in rows])
         if any(r.get("kind") in ("reported", "delta") for r in rows):
             default = {"ceiling": "run (real images)"}
@@ -106,7 +134,7 @@ class Table:
         return frame
 
 
-def _fmt(metric: str, value: float) -> str:
+def _fmt(metric: str, value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     info = METRICS.get(metric)
@@ -114,39 +142,59 @@ def _fmt(metric: str, value: float) -> str:
     return format(value * scale, info.fmt if scale == 1 else ".1f")
 
 
-def _table(title: str, dataset: str, df: pd.DataFrame, metrics: tuple[str, ...], *, with_ceiling: bool,
-           mark_best: bool) -> Table | None:
-    sub = df[df.metric.isin(metrics)]
-    if sub.empty:
+def _columns(metrics: Sequence[str]) -> list[dict[str, Any]]:
+    return [{"name": m, "label": METRICS.get(m).label, "arrow": "↑" if METRICS.get(m).higher_is_better else "↓"}
+            for m in metrics]
+
+
+def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str, ...], *, with_ceiling: bool,
+           per_image: Any = None, kind: str = "main") -> Table | None:
+    """A table of ``groups`` (one row each) over the ``metrics`` any of them has; ``None`` if none has any."""
+    present = {m for g in groups for r in g.records for m in r.metrics}
+    shown = [m for m in metrics if m in present]
+    if not groups or not shown:
         return None
-    gen = sub[sub.kind == "generated"].sort_values("created")
-    # newest record per row label
-    latest = gen.groupby(["label", "metric"]).last().reset_index()
-    labels = list(dict.fromkeys(gen.sort_values("label")["label"]))
-    columns = [{"name": m, "label": METRICS.get(m).label, "arrow": "↑" if METRICS.get(m).higher_is_better else "↓"}
-               for m in metrics if m in set(sub.metric)]
-    best: dict[str, float] = {}
-    for c in columns:
-        vals = latest[latest.metric == c["name"]]["value"].dropna()
-        if len(vals):
-            best[c["name"]] = vals.max() if METRICS.get(c["name"]).higher_is_better else vals.min()
+    columns = _columns(shown)
+    cells = {m: [cell_of(g, m) for g in groups] for m in shown}
+    marks = {m: mark_column(groups, cells[m], m, higher_is_better=METRICS.get(m).higher_is_better,
+                            per_image=per_image) for m in shown}
     rows = []
-    for lab in labels:
-        cells = []
-        for c in columns:
-            v = latest[(latest.label == lab) & (latest.metric == c["name"])]["value"]
-            val = float(v.iloc[0]) if len(v) else float("nan")
-            cells.append({"text": _fmt(c["name"], val), "best": mark_best and len(labels) > 1 and val == best.get(c["name"])})
-        newest = gen[gen.label == lab].iloc[-1]
-        rows.append({"label": lab, "cells": cells, "ceiling": False, "kind": "run", "method": newest.method,
-                     "run_id": newest.run_id, "source": f"run {newest.run_id}"})
+    for i, g in enumerate(groups):
+        row_cells = []
+        for m in shown:
+            c, mk = cells[m][i], marks[m]
+            text = _fmt(m, c.value) + (f" ± {_fmt(m, c.pm)}" if math.isfinite(c.value) and math.isfinite(c.pm) else "")
+            row_cells.append({"text": text, "best": i in mk.bold, "tie": i in mk.tie, "untested": i in mk.untested,
+                              "value": None if math.isnan(c.value) else c.value,
+                              "pm": None if math.isnan(c.pm) else c.pm, "n": len(g.records)})
+        newest = g.newest
+        rows.append({"label": g.row_label(), "cells": row_cells, "ceiling": False, "kind": "run",
+                     "method": newest.method, "run_id": newest.run_id, "run_ids": [r.run_id for r in g.records],
+                     "source": f"run {newest.run_id}" if len(g.records) == 1 else
+                     "runs " + ", ".join(r.run_id for r in g.records)})
     if with_ceiling:
-        ceil = sub[sub.kind == "ceiling"].sort_values("created").groupby("metric").last()
-        if not ceil.empty:
-            cells = [{"text": _fmt(c["name"], float(ceil.loc[c["name"], "value"])) if c["name"] in ceil.index else "–",
-                      "best": False} for c in columns]
-            rows.append({"label": "real images (ceiling)", "cells": cells, "ceiling": True, "kind": "ceiling"})
-    return Table(title, dataset, columns, rows)
+        ceil: dict[str, float] = {}
+        for r in sorted((r for g in groups for r in g.records), key=lambda r: r.created):
+            ceil.update({k: v for k, v in r.ceiling.items() if isinstance(v, int | float)})
+        if ceil:
+            rows.append({"label": "real images (ceiling)", "ceiling": True, "kind": "ceiling",
+                         "cells": [{"text": _fmt(c["name"], ceil.get(c["name"])), "best": False,
+                                    "value": ceil.get(c["name"])} for c in columns]})
+    used = set().union(*(mk.notes for mk in marks.values()))
+    notes = [NOTES[k] for k in ("paired", "welch", "overlap", "tie", "untested") if k in used]
+    if any(r.get("pm") is not None for row in rows for r in row["cells"]):
+        notes.insert(0, PM_NOTE)
+    protocol = protocol_caption([r for g in groups for r in g.records])
+    return Table(title, dataset, columns, rows, kind=kind, notes=notes, protocol=protocol)
+
+
+def _groups(records: Sequence[RunRecord], labels: dict[str, str] | None = None) -> list[RowGroup]:
+    """One row per label (sorted), each the newest configuration's records over seeds."""
+    by_label: dict[str, list[RunRecord]] = {}
+    for r in records:
+        label = (labels or {}).get(r.run_id) or r.extra.get("label") or record_label(r)
+        by_label.setdefault(label, []).append(r)
+    return [seed_group(by_label[k], k) for k in sorted(by_label)]
 
 
 PALETTE = np.array(
@@ -156,52 +204,12 @@ PALETTE = np.array(
 
 
 def colorize(label: np.ndarray) -> np.ndarray:
+    """The fixed palette of datasets without a published one: uint8 ``[H, W, 3]`` of ``label`` uint8 ``[H, W]``
+    (ids 0..11 as :data:`PALETTE`, others a hash colour, 255 black)."""
     lut = np.zeros((256, 3), dtype=np.uint8)
     for i in range(255):
         lut[i] = PALETTE[i % len(PALETTE)] if i < len(PALETTE) else (np.array([(i * 97) % 256, (i * 57) % 256, (i * 17) % 256]))
     return lut[label]
-
-
-def _grid(records: list[RunRecord], dataset: str, out: OutputDir) -> dict[str, Any] | None:
-    recs = [r for r in records if dataset_key(r) == dataset]
-    recs = list({record_label(r): r for r in sorted(recs, key=lambda r: r.created)}.values())
-    recs = [r for r in recs if r.extra.get("images") and Path(r.extra["images"]).is_dir()]
-    if not recs:
-        return None
-    ref = recs[0]
-    gen_dirs = {record_label(r): Path(r.extra["images"]) for r in recs}
-    reals = Path(ref.extra.get("reals", ""))
-    label_dir = Path(ref.extra.get("labels", ""))
-    ids = sorted(p.stem for p in next(iter(gen_dirs.values())).glob("*.png"))[:GRID_IDS]
-    rows = []
-    for i in ids:
-        cells = []
-        lab = label_dir / f"{i}.png"
-        if lab.is_file():
-            dst = f"images/{dataset}-{i}-label.png"
-            buf = io.BytesIO()
-            Image.fromarray(colorize(np.asarray(Image.open(lab)))).save(buf, format="PNG")
-            out.write_bytes(dst, buf.getvalue())
-            cells.append(dst)
-        else:
-            cells.append(None)
-        real = reals / f"{i}.png"
-        if real.is_file():
-            dst = f"images/{dataset}-{i}-real.png"
-            out.copy_file(dst, real)
-            cells.append(dst)
-        else:
-            cells.append(None)
-        for name, d in gen_dirs.items():
-            src = d / f"{i}.png"
-            dst = f"images/{dataset}-{i}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.png"
-            if src.is_file():
-                out.copy_file(dst, src)
-                cells.append(dst)
-            else:
-                cells.append(None)
-        rows.append({"id": i, "cells": cells})
-    return {"dataset": dataset, "header": ["label", "real", *gen_dirs], "rows": rows}
 
 
 def load_ablations(results: str | Path) -> list[dict[str, Any]]:
@@ -209,82 +217,252 @@ def load_ablations(results: str | Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
+def merge_ablations(manifests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Manifests of the same grid run with different seeds (``bench ablate --seed``) as one, each cell listing
+    the run ids of every seed (``run_ids``), in the first manifest's cell order."""
+    merged: dict[str, dict[str, Any]] = {}
+    for man in manifests:
+        key = canonical_json([man.get("method"), man.get("dataset"), man.get("grid"), man.get("base"),
+                              man.get("dataset_identity")])
+        into = merged.setdefault(key, {**man, "cells": [], "seeds": []})
+        if man.get("seed") is not None and man.get("seed") not in into["seeds"]:
+            into["seeds"].append(man.get("seed"))
+        labels = [c["label"] for c in into["cells"]]
+        for c in man["cells"]:
+            ids = c.get("run_ids") or [c["run_id"]]
+            if c["label"] in labels:
+                into["cells"][labels.index(c["label"])]["run_ids"] += [i for i in ids if i not in
+                                                                       into["cells"][labels.index(c["label"])]["run_ids"]]
+            else:
+                into["cells"].append({**c, "run_ids": list(ids)})
+                labels.append(c["label"])
+    return list(merged.values())
+
+
+def _ablation_tables(ablations: Sequence[dict[str, Any]], records: Sequence[RunRecord], per_image: Any) -> list[Table]:
+    by_id = {r.run_id: r for r in records}
+    by_key: dict[str, list[RunRecord]] = {}
+    for r in records:
+        by_key.setdefault(seed_key(r), []).append(r)
+    out = []
+    for man in merge_ablations(ablations):
+        groups = []
+        for c in man["cells"]:
+            mine = [by_id[i] for i in c["run_ids"] if i in by_id]
+            if not mine:
+                continue
+            # other seeds of the same cell, run outside the grid too (records with inputs: the key is exact)
+            cands = {r.run_id: r for m in mine for r in (by_key[seed_key(m)] if m.inputs else [m])}
+            groups.append(seed_group(list(cands.values()), c["label"]))
+        if not groups:
+            continue
+        grid = ", ".join(f"{k} ∈ {{{', '.join(v)}}}" for k, v in man["grid"].items())
+        seeds = sorted({s for g in groups for s in g.seeds})
+        title = (f"{man['dataset']}: {man['method']} ablation over {grid} (SEAN Table 3 layout"
+                 + (f"; seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "") + ")")
+        t = _table(title, man["dataset"], groups, ABLATION_METRICS, with_ceiling=False, per_image=per_image,
+                   kind="ablation")
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def _mean_record(row: dict[str, Any], by_id: dict[str, RunRecord]) -> RunRecord | None:
+    """A row over seeds as one record with the mean metrics (for its differences to the papers' rows)."""
+    recs = [by_id[i] for i in row.get("run_ids", []) if i in by_id]
+    if len(recs) < 2:
+        return None
+    keys = {k for r in recs for k in r.metrics}
+    mean = {k: float(np.mean([r.metrics[k] for r in recs if k in r.metrics])) for k in keys}
+    newest = max(recs, key=lambda r: r.created)
+    return replace(newest, run_id=f"{newest.run_id} (mean of {len(recs)} seeds)", metrics=mean)
+
+
 def build(records: list[RunRecord], ablations: list[dict[str, Any]] | None = None, *,
-          reported: list[ReportedRow] | None = None, all_reported: bool = False) -> dict[str, Any]:
+          reported: list[ReportedRow] | None = None, all_reported: bool = False,
+          per_image: Any = None) -> dict[str, Any]:
     """All tables of a report, as plain data (templates read only this).
 
-    Every record appears in the main tables under its method's name (the newest record per method
-    and dataset); ablation manifests add one table each, a row per grid cell. Below each dataset's
-    main and reconstruction table come the papers' reported rows for that dataset (``reported``,
-    default :func:`bench.reported.load_reported`; ``[]`` for none), each followed by its difference
-    to every run of the same method (:mod:`reports.reported`). Datasets without runs get reported-only
-    tables when ``all_reported``.
+    Every record appears in its dataset's main tables under its label (method and config difference from
+    the preset); records differing only in their seed share a row (mean ± sd over seeds), otherwise the
+    newest record of a label wins. Ablation manifests add one table each (manifests of one grid with
+    different seeds merge). Below each dataset's main and reconstruction table come the papers' reported
+    rows for that dataset (``reported``, default :func:`bench.reported.load_reported`; ``[]`` for none), each
+    followed by its difference to every run of the same method (:mod:`reports.reported`). Datasets without
+    runs get reported-only tables when ``all_reported``.
+
+    Args:
+        per_image: record -> its :class:`bench.intervals.PerImage` (or ``None``), for the paired tests that
+            decide the bold cells; without it rows are compared by their intervals.
+
+    Returns:
+        ``{"datasets", "main", "recon", "ablation", "perclass", "groups": {dataset: [RowGroup]}, "index"}``.
     """
+    from reports.perclass import perclass_table
+
     df = index(records)
     by_id = {r.run_id: r for r in records}
-    datasets = sorted(set(df.dataset)) if not df.empty else []
-    main, recon, ablation = [], [], []
-    for man in ablations or []:
-        cells = [c for c in man["cells"] if c["run_id"] in by_id]
-        if not cells:
-            continue
-        sub = index([by_id[c["run_id"]] for c in cells], labels={c["run_id"]: c["label"] for c in cells})
-        grid = ", ".join(f"{k} ∈ {{{', '.join(v)}}}" for k, v in man["grid"].items())
-        if (t := _table(f"{man['dataset']}: {man['method']} ablation over {grid} (SEAN Table 3 layout)",
-                        man["dataset"], sub, ABLATION_METRICS, with_ceiling=False, mark_best=True)) is not None:
-            t.rows.sort(key=lambda r: [c["label"] for c in cells].index(r["label"]))
-            ablation.append(t)
+    datasets = sorted({dataset_key(r) for r in records})
+    main, recon, perclass = [], [], []
+    ablation = _ablation_tables(ablations or [], records, per_image)
     paper_rows = load_reported() if reported is None else reported
     if all_reported:
         datasets = sorted({*datasets, *(r.dataset for r in paper_rows)})
+    groups_of: dict[str, list[RowGroup]] = {}
     for d in datasets:
-        sub = df[df.dataset == d]
+        mine = [r for r in records if dataset_key(r) == d]
+        groups = groups_of[d] = _groups(mine) if mine else []
         name = dataset_title(d, records)
-        for title, metrics, ceiling, tables in ((f"{name}: segmentation and FID (SPADE Table 1 layout)", MAIN_METRICS,
-                                                 True, main),
-                                                (f"{name}: reconstruction from the real image", RECON_METRICS,
-                                                 False, recon)):
-            t = _table(title, d, sub, metrics, with_ceiling=ceiling, mark_best=True) if not sub.empty else None
+        for title, metrics, ceiling, tables, kind in (
+                (f"{name}: segmentation and FID (SPADE Table 1 layout)", MAIN_METRICS, True, main, "main"),
+                (f"{name}: reconstruction from the real image", RECON_METRICS, False, recon, "recon")):
+            t = _table(title, d, groups, metrics, with_ceiling=ceiling, per_image=per_image, kind=kind)
             ours = reported_for(d, rows=paper_rows)
             if t is None and all_reported:
                 shown = [m for m in metrics if any(m in r.metrics for r in ours)]
-                t = Table(title, d, [{"name": m, "label": METRICS.get(m).label,
-                                      "arrow": "↑" if METRICS.get(m).higher_is_better else "↓"} for m in shown], [])
+                t = Table(title, d, _columns(shown), [], kind=kind)
             if t is None:
                 continue
-            runs = [r for r in t.rows if r.get("kind") == "run"]
-            t.rows.extend(reported_rows(t.columns, runs, by_id, ours))
+            runs, ids = [], dict(by_id)
+            for row in (r for r in t.rows if r.get("kind") == "run"):
+                if (mean := _mean_record(row, by_id)) is not None:  # a row over seeds: its mean vs the paper
+                    ids[mean.run_id] = mean
+                    row = dict(row, run_id=mean.run_id)
+                runs.append(row)
+            t.rows.extend(reported_rows(t.columns, runs, ids, ours))
             if t.rows:
                 tables.append(t)
-    return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "index": df}
+        if groups and (pc := perclass_table(d, f"{name}: per-class IoU against the real-image ceiling", groups)):
+            protocol = protocol_caption([r for g in groups for r in g.records])
+            perclass.append(Table(pc["title"], d, pc["columns"], pc["rows"], kind="perclass", notes=pc["notes"],
+                                  protocol=protocol))
+    _slugs(main + recon + ablation + perclass)
+    return {"datasets": datasets, "main": main, "recon": recon, "ablation": ablation, "perclass": perclass,
+            "groups": groups_of, "index": df}
 
 
-def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all_reported: bool = False) -> Path:
-    """Write ``out/index.html``, ``out/tables.md``, ``out/index.csv``, one CSV per table and the grid's
-    ``out/images/*.png``; returns the HTML path.
+def _slugs(tables: Sequence[Table]) -> None:
+    seen: dict[str, int] = {}
+    for t in tables:
+        base = re.sub(r"[^a-z0-9]+", "-", f"{t.kind}-{t.dataset}".lower()).strip("-")
+        seen[base] = seen.get(base, 0) + 1
+        t.slug = base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def per_image_loader(results: str | Path) -> Any:
+    """record -> its :class:`bench.intervals.PerImage` from ``results/runs/<id>.npz`` (``None`` if absent or
+    unreadable), loaded once per record."""
+    from bench.errors import BenchError
+    from bench.intervals import PerImage
+
+    store, cache = RunStore(results), {}
+
+    def load(r: RunRecord) -> PerImage | None:
+        if r.run_id not in cache:
+            path = store.per_image_path(r.run_id)
+            try:
+                cache[r.run_id] = PerImage.load(path) if path.is_file() else None
+            except BenchError as e:
+                log.warning("%s", e)
+                cache[r.run_id] = None
+        return cache[r.run_id]
+
+    return load
+
+
+def _markdown(t: Table) -> str:
+    frame = t.frame(marks=True)
+    body = frame.to_markdown() if _has_tabulate() else frame.to_string()
+    notes = "".join(f"\n{n}" for n in ([t.protocol] if t.protocol else []) + t.notes)
+    return f"### {t.title}\n\n{body}\n{notes}\n"
+
+
+def export_table(results: str | Path, fmt: str, table: str | None = None) -> str:
+    """One table as LaTeX, Markdown or CSV text (``bench report --format``), nothing written.
+
+    Args:
+        results: the results folder.
+        fmt: ``latex``, ``markdown`` or ``csv``.
+        table: a table's slug (``main-synthetic``, ``recon-synthetic``, ``ablation-synthetic``,
+            ``perclass-synthetic``; see ``tables/`` of a written report); default the first main table.
+
+    Raises:
+        ConfigError: unknown format, no tables, or no table with that slug (the known slugs are listed).
+    """
+    from reports.latex import table_latex
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    records = RunStore(results).all()
+    data = build(records, load_ablations(results), per_image=per_image_loader(results))
+    tables = data["main"] + data["recon"] + data["ablation"] + data["perclass"]
+    if not tables:
+        raise ConfigError(f"{Path(results) / 'runs'}: no run records to make a table from; run `bench run` first")
+    chosen = tables[0] if table is None else next((t for t in tables if t.slug == table), None)
+    if chosen is None:
+        raise ConfigError(f"--table {table!r}: no such table; the tables are {', '.join(t.slug for t in tables)}")
+    if fmt == "latex":
+        return table_latex(chosen)
+    if fmt == "markdown":
+        return _markdown(chosen)
+    return chosen.frame().to_csv()
+
+
+def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all_reported: bool = False,
+           grid_ids: Sequence[str] | None = None, style_grid: bool = True, device: str | None = None) -> Path:
+    """Write ``out/index.html`` with its ``images/`` and ``plots/``, ``out/tables.md``, ``out/index.csv``, one
+    CSV per table and ``out/tables/<slug>.tex``; returns the HTML path.
 
     ``out`` follows :mod:`bench.outputs`: a new folder or an earlier report is (re)written, and files of
     an earlier report that this one no longer has are removed; a non-empty folder sisbench did not write
     is refused unless ``overwrite``, and nothing sisbench did not write is ever deleted.
 
+    Args:
+        grid_ids: the validation ids of the sample grids (default the first four of each dataset).
+        style_grid: draw SEAN's style-control grid (generates ``len(grid_ids)²`` images per SEAN row once,
+            cached in the run's work folder) when the run's checkpoint and data are on disk.
+        device: where the style grid is generated (default: the first CUDA device, else CPU).
+
     Raises:
         OutputDirError: ``out`` holds files sisbench did not write (and not ``overwrite``).
+        ConfigError: a ``grid_ids`` id that no run has generated.
     """
-    target = prepare_output_dir(out, overwrite=overwrite, kind=REPORT_KIND)
+    from reports import grids as G
+    from reports.latex import table_latex
+    from reports.page import figures
+
     records = RunStore(results).all()
-    data = build(records, load_ablations(results), all_reported=all_reported)
-    grids = [g for d in data["datasets"] if (g := _grid(records, d, target)) is not None]
+    data = build(records, load_ablations(results), all_reported=all_reported, per_image=per_image_loader(results))
+    if grid_ids:
+        G.check_grid_ids(grid_ids, {d: G.available_ids(g) for d, g in data["groups"].items()})
+    target = prepare_output_dir(out, overwrite=overwrite, kind=REPORT_KIND)
+    samples, styles = [], []
+    for d, groups in data["groups"].items():
+        if (g := G.sample_grid(d, groups, target, grid_ids)) is None:
+            continue
+        samples.append(g)
+        if style_grid:
+            ids = [r["id"] for r in g["rows"]]
+            labels = {r["id"]: r["cells"][0] for r in g["rows"]}
+            styles += [s for grp in groups if (s := G.style_grid(grp, d, ids, target, Path(results), labels=labels,
+                                                                  device=device)) is not None]
+    confusions, curves = figures(data["groups"], target, Path(results))
+    labels = {r.run_id: g.row_label() for gs in data["groups"].values() for g in gs for r in g.records}
+    tables = data["main"] + data["recon"] + data["ablation"] + data["perclass"]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
-        tables=data["main"], recon=data["recon"], ablation=data["ablation"], grids=grids, n_runs=len(records),
+        tables=data["main"], recon=data["recon"], ablation=data["ablation"], perclass=data["perclass"],
+        grids=samples, styles=styles, confusions=confusions, curves=curves, n_runs=len(records),
         records=sorted(records, key=lambda r: r.created),
+        provenance=[provenance(r, labels.get(r.run_id) or record_label(r))
+                    for r in sorted(records, key=lambda r: r.created)],
     )
     md = []
-    for i, t in enumerate(data["main"] + data["recon"] + data["ablation"]):
-        frame = t.frame()
-        target.write_text(f"table{i + 1}-{t.dataset}.csv", frame.to_csv())
-        md.append(f"### {t.title}\n\n{frame.to_markdown() if _has_tabulate() else frame.to_string()}\n")
+    for i, t in enumerate(tables):
+        target.write_text(f"table{i + 1}-{t.dataset}.csv", t.frame().to_csv())
+        target.write_text(f"tables/{t.slug}.tex", table_latex(t))
+        md.append(_markdown(t))
     target.write_text("index.csv", data["index"].to_csv(index=False))
     target.write_text("tables.md", "\n".join(md))
     html_path = target.write_text("index.html", html)
