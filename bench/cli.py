@@ -22,10 +22,6 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchError as e:
-            from bench.training.distributed import quiet_error
-
-            if quiet_error(e):  # under torchrun every rank raised it: rank 0 prints it once
-                ctx.exit(1)
             raise click.ClickException(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
         except KeyboardInterrupt:
             click.echo("interrupted; finished results and checkpoints are intact, re-run to resume", err=True)
@@ -288,33 +284,14 @@ def data_labels_to_colour(src: Path, dst: Path, palette: str, ignore_colour: str
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Train with N processes on this machine (starts torchrun: DDP, one GPU each on CUDA, gloo on "
-                   "CPU); batch_size stays the global batch. Same as torchrun --nproc_per_node N -m bench train ...")
 def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], out: Path, seed: int,
-              resume: bool, device: str | None, nproc: int) -> None:
-    """Train METHOD on DATASET; resumes from OUT/latest.pth (written under any number of processes)."""
+              resume: bool, device: str | None) -> None:
+    """Train METHOD on DATASET; resumes from OUT/latest.pth."""
     from bench import api
-    from bench.training import distributed
 
-    if nproc > 1:
-        if distributed.launched_by_torchrun():
-            raise BenchError("--nproc starts torchrun itself; under torchrun leave it out")
-        api.check_world_size(method, dataset, out, nproc, data_root=data_root, overrides=parse_kv(overrides),
-                             resume=resume)  # one line before any process starts
-        argv = ["train", "--method", method, "--dataset", dataset, "--out", str(out), "--seed", str(seed),
-                "--resume" if resume else "--no-resume"]
-        argv += ["--data-root", str(data_root)] if data_root is not None else []
-        argv += [a for kv in overrides for a in ("--set", kv)] + (["--device", device] if device else [])
-        verbose = bool(click.get_current_context().find_root().params.get("verbose"))
-        code = distributed.launch(nproc, ["-v", *argv] if verbose else argv)
-        if code:
-            click.get_current_context().exit(code if code > 0 else 1)
-        return
     res = api.train(method, dataset, out, data_root=data_root, overrides=parse_kv(overrides), seed=seed,
                     resume=resume, device=device)
-    if distributed.current().is_main:
-        click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
+    click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
 
 
 def _optional_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -404,23 +381,20 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
 @click.option("--bootstrap", type=int, default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
-@click.option("--diversity", type=int, default=0, metavar="K",
-              help="Also generate K samples per label map (K >= 2; OASIS used 20) and record the mean pairwise "
-                   "LPIPS (VGG) and MS-SSIM, as OASIS does. Costs K more generations; only methods that draw noise.")
 @click.option("--metrics", default=None, metavar="M1,M2",
               help="Metrics to compute (fid,kid,precision,recall,miou,accu,psnr,ssim,rmse); default all the "
                    "dataset supports. "
                    "E.g. fid,kid completes a record without the segmenter weights.")
 def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path | None,
             seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str,
-            metrics: str | None, bootstrap: int | None, seeds: str | None, diversity: int) -> None:
+            metrics: str | None, bootstrap: int | None, seeds: str | None) -> None:
     """Train or load → generate → evaluate → store one run record (one per seed with --seeds)."""
     from bench import api
 
     seed_list = api.parse_seeds(seeds) or [seed]
     records = [api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
                        seed=sd, results=results, force=force, device=device, protocol=protocol, metrics=metrics,
-                       bootstrap=bootstrap, diversity=diversity) for sd in seed_list]
+                       bootstrap=bootstrap) for sd in seed_list]
     if as_json:
         click.echo(records[0].to_json() if len(records) == 1 else
                    "[" + ",\n".join(r.to_json() for r in records) + "]")
@@ -458,9 +432,6 @@ def _format_seed_summary(records: list[Any]) -> str:
 @click.option("--bootstrap", type=int, default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
-@click.option("--diversity", type=int, default=0, metavar="K",
-              help="--images holds <id>_s0..<id>_s{K-1} (bench generate --samples K): also record the mean pairwise "
-                   "LPIPS (VGG) and MS-SSIM over each label map's K samples; the other metrics score sample 0.")
 @click.option("--metrics", default=None, metavar="M1,M2", help="Subset of metrics (default: all supported).")
 @click.option("--recursive", is_flag=True, help="Also match images in sub-folders.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
@@ -469,14 +440,13 @@ def _format_seed_summary(records: list[Any]) -> str:
 @click.option("--device", default=None)
 def eval_cmd(dataset: str, data_root: Path | None, overrides: tuple[str, ...], split: str, images: Path, name: str,
              protocol: str, reconstruction: bool, metrics: str | None, recursive: bool, results: Path, force: bool,
-             as_json: bool, device: str | None, bootstrap: int | None, diversity: int) -> None:
+             as_json: bool, device: str | None, bootstrap: int | None) -> None:
     """Score a folder of images made by any model under the pinned protocol; store an external record."""
     from bench import api
 
     record = api.eval_images(dataset, images, name, data_root=data_root, split=split, protocol=protocol,
                              reconstruction=reconstruction, metrics=metrics, recursive=recursive, results=results,
-                             force=force, device=device, overrides=parse_kv(overrides), bootstrap=bootstrap,
-                             diversity=diversity)
+                             force=force, device=device, overrides=parse_kv(overrides), bootstrap=bootstrap)
     click.echo(record.to_json() if as_json else _format_record(record))
 
 
