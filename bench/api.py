@@ -204,23 +204,52 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
     """Train ``method`` on ``dataset``'s train split into ``out_dir/latest.pth`` (resumed when present).
 
     The preflight (VGG weights, instance maps, the first sample, the generated size, norm statistics)
-    runs before the first iteration.
+    runs before the first iteration. Under torchrun every rank joins one process group
+    (:mod:`bench.training.distributed`): rank 0 fills the caches (synthetic data, RESAIL's database) before
+    the others read them, a preflight failure on any rank stops all, and training runs DDP.
 
     Raises:
         BenchError: a preflight failure or a training failure (non-finite state), in one line.
     """
     from bench import preflight as pf
+    from bench.training import distributed
     from bench.training.trainer import train as train_loop
 
-    s = setup(method, dataset, data_root=data_root, overrides=overrides)
-    model = s.build(device or default_device(), seed)
-    train_set = s.open("train", train=True, spec=pf.data_spec(model, s.spec))
-    pf.check_vgg(model)
-    pf.check_first_samples(("train", train_set))
-    model.bind_data(s.data_root, progress=progress)
-    pf.check_shapes(model, train=train_set, seed=seed)
+    ctx = distributed.init_from_env(device or default_device())
+    with distributed.main_first(ctx):
+        s = setup(method, dataset, data_root=data_root, overrides=overrides)
+    model = s.build(ctx.device(device or default_device()), seed)
+    with distributed.all_or_none(ctx):
+        train_set = s.open("train", train=True, spec=pf.data_spec(model, s.spec))
+        pf.check_vgg(model)
+        pf.check_first_samples(("train", train_set))
+    with distributed.main_first(ctx):
+        model.bind_data(s.data_root, progress=progress and ctx.is_main)
+    with distributed.all_or_none(ctx):
+        pf.check_shapes(model, train=train_set, seed=seed)
     return train_loop(model, train_set, out_dir, seed=seed, dataset_name=s.spec.name,
                       resume=resume, stop_at=stop_at, progress=progress)
+
+
+def check_world_size(method: str, dataset: str, out_dir: str | Path, nproc: int, *,
+                     data_root: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                     resume: bool = True) -> None:
+    """Before starting ``nproc`` training processes (``bench train --nproc``): the global ``batch_size`` divides
+    over them, and ``out_dir/latest.pth``, when it is to be resumed, can be split that way.
+
+    Raises:
+        ConfigError: the batch does not divide; CheckpointError: the checkpoint cannot be resumed by ``nproc``
+            processes; BenchError: as :func:`setup` (each one line).
+    """
+    from bench.checkpoint_io import load_checkpoint
+    from bench.training import distributed
+
+    cfg = setup(method, dataset, data_root=data_root, overrides=overrides).cfg
+    ctx = distributed.Dist(world_size=nproc)
+    ckpt = Path(out_dir) / "latest.pth"
+    if resume and ckpt.is_file():
+        distributed.check_resume(load_checkpoint(ckpt), ckpt, cfg.batch_size, ctx)
+    distributed.per_rank_batch(cfg.batch_size, ctx)
 
 
 def generate(method: str | None, dataset: str | None, checkpoint: str | Path, out_dir: Any, *,

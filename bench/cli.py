@@ -22,7 +22,12 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchError as e:
-            raise click.ClickException(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+            from bench.training.distributed import settle_error
+
+            line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if settle_error(e, lambda: click.echo(f"Error: {line}", err=True)):  # torchrun: rank 0 prints it once
+                ctx.exit(1)
+            raise click.ClickException(line) from None
         except KeyboardInterrupt:
             click.echo("interrupted; finished results and checkpoints are intact, re-run to resume", err=True)
             ctx.exit(130)
@@ -284,14 +289,33 @@ def data_labels_to_colour(src: Path, dst: Path, palette: str, ignore_colour: str
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with N processes on this machine (starts torchrun: DDP, one GPU each on CUDA, gloo on "
+                   "CPU); batch_size stays the global batch. Same as torchrun --nproc_per_node N -m bench train ...")
 def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], out: Path, seed: int,
-              resume: bool, device: str | None) -> None:
-    """Train METHOD on DATASET; resumes from OUT/latest.pth."""
+              resume: bool, device: str | None, nproc: int) -> None:
+    """Train METHOD on DATASET; resumes from OUT/latest.pth (written under any number of processes)."""
     from bench import api
+    from bench.training import distributed
 
+    if nproc > 1:
+        if distributed.launched_by_torchrun():
+            raise BenchError("--nproc starts torchrun itself; under torchrun leave it out")
+        api.check_world_size(method, dataset, out, nproc, data_root=data_root, overrides=parse_kv(overrides),
+                             resume=resume)  # one line before any process starts
+        argv = ["train", "--method", method, "--dataset", dataset, "--out", str(out), "--seed", str(seed),
+                "--resume" if resume else "--no-resume"]
+        argv += ["--data-root", str(data_root)] if data_root is not None else []
+        argv += [a for kv in overrides for a in ("--set", kv)] + (["--device", device] if device else [])
+        verbose = bool(click.get_current_context().find_root().params.get("verbose"))
+        code = distributed.launch(nproc, ["-v", *argv] if verbose else argv)
+        if code:
+            click.get_current_context().exit(code if code > 0 else 1)
+        return
     res = api.train(method, dataset, out, data_root=data_root, overrides=parse_kv(overrides), seed=seed,
                     resume=resume, device=device)
-    click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
+    if distributed.current().is_main:
+        click.echo(f"{res.checkpoint}\titerations={res.iterations}\t{res.images_per_second:.1f} img/s")
 
 
 def _optional_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

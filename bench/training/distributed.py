@@ -183,11 +183,11 @@ def per_rank_batch(batch_size: int, ctx: Dist) -> int:
     """
     if batch_size % ctx.world_size:
         up = -(-batch_size // ctx.world_size) * ctx.world_size
-        raise ConfigError(
+        raise everywhere(ConfigError(
             f"batch_size={batch_size} is the global batch and does not divide over {ctx.world_size} processes; "
             f"use --set batch_size={up} (a multiple of {ctx.world_size}) or "
             f"{', '.join(map(str, divisors(batch_size)))} processes"
-        )
+        ), ctx)
     return batch_size // ctx.world_size
 
 
@@ -236,11 +236,11 @@ def check_resume(ckpt: dict[str, Any], path: Any, batch_size: int, ctx: Dist) ->
     stored = (ckpt.get("config") or {}).get("batch_size", batch_size)
     if batch_size % ctx.world_size:
         ok = [str(d) for d in divisors(batch_size)]
-        raise CheckpointError(
+        raise everywhere(CheckpointError(
             f"{path}: trained with {was} process(es) x batch {stored // max(was, 1)} (global batch {stored}); "
             f"{ctx.world_size} processes cannot split global batch {batch_size}: resume with {', '.join(ok)} "
             "processes (torchrun --nproc_per_node N, or bench train --nproc N)"
-        )
+        ), ctx)
     norm = (ckpt.get("config") or {}).get("param_free_norm")
     if norm == "batch" or (norm == "syncbatch" and info.get("backend") != "nccl"):
         log.warning("%s: trained with per-process BatchNorm over %d samples; resuming with %d process(es) "
@@ -389,10 +389,29 @@ def all_or_none(ctx: Dist) -> Iterator[None]:
         raise err
 
 
-def quiet_error(exc: BaseException) -> bool:
-    """Whether the CLI should not print ``exc`` here: a non-zero rank's copy of an error every rank raised
-    (rank 0 prints it once)."""
-    return bool(getattr(exc, "all_ranks", False)) and int(os.environ.get("RANK", "0")) != 0
+def everywhere(exc: BenchError, ctx: Dist) -> BenchError:
+    """Mark an error that every rank raises alike (agreed on, or a function of the config and checkpoint only),
+    so that rank 0 alone prints it."""
+    if ctx.enabled:
+        exc.all_ranks = True  # type: ignore[attr-defined]
+    return exc
+
+
+def settle_error(exc: BaseException, echo: Any) -> bool:
+    """Under torchrun, an error every rank raised (:func:`everywhere`) is printed once: rank 0 calls ``echo()``,
+    then all ranks meet in a barrier before exiting, so torchrun, which stops the others when one exits, cannot
+    kill rank 0 before it printed. Returns whether the caller should exit 1 without printing; False for any
+    other error (each rank prints its own) and for one process."""
+    ctx = current()
+    if not (ctx.enabled and getattr(exc, "all_ranks", False)):
+        return False
+    if ctx.is_main:
+        echo()
+    try:
+        ctx.barrier()
+    except Exception:  # noqa: BLE001 - a rank already gone: exit anyway
+        pass
+    return True
 
 
 # --- generation and evaluation ------------------------------------------------------------------------
@@ -407,3 +426,49 @@ def shard_batches(n: int, batch_size: int, ctx: Dist) -> list[list[int]]:
 def shard_indices(n: int, batch_size: int, ctx: Dist) -> list[int]:
     """The flat indices of :func:`shard_batches`."""
     return [i for b in shard_batches(n, batch_size, ctx) for i in b]
+
+
+@contextmanager
+def main_first(ctx: Dist) -> Iterator[None]:
+    """Rank 0 runs the block first (filling a cache: the synthetic data, RESAIL's database), then the others
+    (reading it). If rank 0 fails, it exits and torchrun stops the others. One process: nothing changes."""
+    if not ctx.enabled:
+        yield
+        return
+    if not ctx.is_main:
+        ctx.barrier()
+    yield
+    if ctx.is_main:
+        ctx.barrier()
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``python -m bench ARGV`` as ``nproc`` processes on this machine under torchrun (the shortcut behind
+    ``bench train --nproc N``); returns the exit code: 0, 1 (a rank printed its one-line error), or the failing
+    rank's other code (-9: killed by a signal).
+
+    torchrun's ``--standalone`` rendezvous picks a free port. ``OMP_NUM_THREADS`` defaults to the cores this
+    process may use divided by ``nproc`` (torchrun's own default is 1 thread per process).
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
+    args = get_args_parser().parse_args(["--standalone", "--nnodes", "1", "--nproc-per-node", str(nproc),
+                                         "--module", "bench", *argv])
+    quiet = logging.getLogger("torch.distributed.elastic")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # a failing rank prints its own line; torchrun's report would repeat it
+    try:
+        run(args)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        code = int(failure.exitcode)
+        if code != 1:
+            log.error("rank %d of %d exited with code %d%s", rank, nproc, code,
+                      f" ({failure.signal_name()})" if code < 0 else "")
+        return code if code != 0 else 1
+    finally:
+        quiet.setLevel(level)
+    return 0

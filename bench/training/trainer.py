@@ -349,10 +349,10 @@ def train(
                 means = distributed.mean_losses(losses, ctx)
                 if not all(math.isfinite(v) for v in means.values()):
                     bad = ", ".join(f"{k}={v:.4g}" for k, v in means.items() if not math.isfinite(v))
-                    raise NonFiniteLossError(
+                    raise distributed.everywhere(NonFiniteLossError(
                         f"non-finite {group} loss at iteration {it} ({bad}); stopped, "
                         f"{_kept(ckpt_path, saved_at)}; {_lower_lr(method)} or --set amp=false"
-                    )
+                    ), ctx)
             elif not torch.isfinite(total_loss):
                 bad = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items() if not torch.isfinite(v))
                 raise NonFiniteLossError(
@@ -371,10 +371,10 @@ def train(
         # reads only; one fused max|x| per dtype (~1 ms per step on the tiny CPU config, see the module doc)
         if not ctx.all_true(all_finite(t for _, t in _named_state(method))):
             name, what = distributed.first_bad(first_non_finite(_named_state(method)), ctx)
-            raise NonFiniteStateError(
+            raise distributed.everywhere(NonFiniteStateError(
                 f"{name} is {what} at iteration {it} (the losses were still finite); "
                 f"stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
-            )
+            ), ctx)
         if ctx.is_main:  # the same global-batch losses on every rank: rank 0 alone warns
             watch.update(losses_f, it)
         done = it + 1
@@ -386,9 +386,9 @@ def train(
         if done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
             if not ctx.all_true(all_finite(t for _, t in _named_optimizer_state(method, optimizers))):
                 name, what = distributed.first_bad(first_non_finite(_named_optimizer_state(method, optimizers)), ctx)
-                raise NonFiniteStateError(
+                raise distributed.everywhere(NonFiniteStateError(
                     f"{name} is {what} at iteration {it}; stopped, {_kept(ckpt_path, saved_at)}; {_lower_lr(method)}"
-                )
+                ), ctx)
             if ctx.is_main:
                 save_checkpoint(ckpt_path, _checkpoint_payload(method, optimizers, done, seed, scalers, dataset_name,
                                                                ctx))
