@@ -106,9 +106,10 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
 def resolve(method: str, dataset: str, overrides: dict[str, Any] | None = None) -> Any:
     """The frozen preset for (method, dataset) with overrides applied."""
     from methods import load_method
+
+    cls = load_method(method)  # an unknown name fails here, before torch is imported
     from methods.base import PRESETS
 
-    cls = load_method(method)
     cfg = PRESETS.get((cls.name, dataset))
     if cfg is None:
         known = sorted(d for m, d in PRESETS if m == cls.name)

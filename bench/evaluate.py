@@ -21,13 +21,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
+
+if TYPE_CHECKING:  # torch loads when a function runs: `bench` fails on a bad name before importing it
+    import torch
 
 from bench.cache import cache_dir, code_fingerprint, files_fingerprint, key_digest
 from bench.errors import DataError, MetricError
@@ -74,6 +75,8 @@ def evaluation_identity(spec: Any, *, protocol: str, fid_layer: str, bootstrap: 
 
 def to_eval_labels(spec: Any, label: torch.Tensor) -> torch.Tensor:
     """Map dataset label ids to the segmenter's evaluation ids (e.g. Cityscapes 35 ids → 19 train ids)."""
+    import torch
+
     mapping = (spec.extra or {}).get("eval_label_map")
     if mapping is None:
         return label
@@ -127,6 +130,8 @@ def export_reals(val: Any, spec: Any) -> Path:
     Raises:
         DataError: a validation file is unreadable (raised by the loader, naming the file).
     """
+    import torch
+
     ident = reals_identity(val, spec)
     first = val[0]["image"]
     h, w = first.shape[-2:]
@@ -162,6 +167,8 @@ _REALS_DONE = "reals.json"  # written last: a folder without it is incomplete an
 
 
 def _load_unit(path: Path) -> torch.Tensor:
+    import torch
+
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
@@ -180,6 +187,9 @@ def segmentation_scores(segmenter: Any, folder: Path, val: Any, spec: Any, *, pr
         ``per_image`` (per image, split order: the non-zero flat cells ``gt * K + pred`` and their int64
         counts) with their ``ids``.
     """
+    import torch
+    import torch.nn.functional as F
+
     from bench.metrics.segmentation import SegmentationScores, confusion_matrix
 
     scores = SegmentationScores(num_classes=segmenter.num_classes, ignore_index=segmenter.ignore_index,

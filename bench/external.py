@@ -148,7 +148,7 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
                     results: str | Path = "results", force: bool = False, device: str | None = None,
                     progress: bool = True, fid_layer: str = "2048", recursive: bool = False,
                     metrics: str | None = None, overrides: dict[str, Any] | None = None,
-                    bootstrap: int | None = None) -> Any:
+                    bootstrap: int | None = None, diversity: int = 0) -> Any:
     """Score a folder of images made by anything; write and return one ``external`` run record.
 
     Args:
@@ -161,6 +161,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         metrics: ``"fid,kid"``-style subset, default every metric the dataset supports.
         bootstrap: Resamples of the percentile-bootstrap intervals (0: none); see :mod:`bench.intervals`.
         overrides: ``--set`` keys of a user dataset (``label_nc``, ``ignore_id``; see :mod:`bench.datasets.user`).
+        diversity: K >= 2: ``images`` holds ``<id>_s<k>.<ext>`` for ``k < K`` (``bench generate --samples K``);
+            the other metrics score sample 0 and ``lpips``/``ms_ssim`` all K (:mod:`bench.metrics.diversity`).
 
     Returns:
         The :class:`bench.store.RunRecord` (kind ``external``), FID/KID raw, mIoU/accuracy fractions.
@@ -178,6 +180,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     from bench.evaluate import DEFAULT_BOOTSTRAP, evaluate, evaluation_identity
     from bench.store import RunRecord, RunStore, run_id
 
+    if not Path(images).is_dir():  # before the dataset is opened (or, for synthetic, generated)
+        raise DataError(f"--images {images}: no such folder")
     requested = pf.parse_metrics(metrics)
     bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     if not reconstruction and requested is None:
@@ -188,7 +192,18 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     raw = _open_split(spec, root, split, None)
     ids = [str(s.id) for s in raw.samples]
     label_sizes = [_sample_size(raw, k) for k in range(len(ids))]
-    pairing = pair_images(ids, label_sizes, Path(images), recursive=recursive)
+    samples: dict[str, list[Path]] = {}
+    if diversity:  # every <id>_s<k> must be there; the fidelity metrics score <id>_s0
+        from bench.metrics.diversity import check_request, check_sample_sizes, group_samples, sample_name
+
+        check_request(diversity)
+        samples = group_samples(find_images(Path(images), recursive=recursive), ids, diversity, images)
+        first = pair_images([sample_name(i, 0) for i in ids], label_sizes, Path(images), recursive=recursive)
+        check_sample_sizes(samples, first.size)
+        taken = {p for ps in samples.values() for p in ps}
+        pairing = Pairing(dict(zip(ids, first.files.values())), [p for p in first.extra if p not in taken], first.size)
+    else:
+        pairing = pair_images(ids, label_sizes, Path(images), recursive=recursive)
     if pairing.extra:
         log.warning("ignoring %d images that match no label map of split %r (e.g. %s)", len(pairing.extra), split,
                     pairing.extra[0].name)
@@ -209,6 +224,11 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     }
     if (dataset_identity := record_identity(spec)) is not None:  # a user dataset: name, classes, content
         inputs["dataset_identity"] = dataset_identity
+    if diversity:
+        from bench.metrics.diversity import request_identity
+
+        inputs["diversity"] = {**request_identity(diversity), "samples": files_fingerprint(
+            (f"{i}/s{j}", p) for i, ps in samples.items() for j, p in enumerate(ps))}
     rid = run_id(inputs)
     store = RunStore(results)
     if not force and (existing := store.get(rid)) is not None:
@@ -223,6 +243,15 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     ev = evaluate(spec, val, staged, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
                   metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
     timings = {"prepare_s": prep_s, "evaluate_s": time.perf_counter() - t}
+    if diversity:
+        from bench.metrics.diversity import score_samples
+
+        t = time.perf_counter()
+        div = score_samples(samples, device=dev, progress=progress)
+        ev.metrics.update(div.metrics)
+        ev.intervals.update(div.intervals(bootstrap))
+        ev.protocol["diversity"] = div.protocol()
+        timings["diversity_s"] = time.perf_counter() - t
     timings["total_s"] = sum(timings.values())
     record = RunRecord(
         run_id=rid, kind="external", label=name, method="external", dataset=spec.name, seed=0, inputs=inputs,

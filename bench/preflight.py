@@ -22,10 +22,10 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch loads only when a check runs: a bad name or metric fails in well under 2 s
+    from torch import nn
 
 from bench.errors import BenchError, ConfigError, DataError, UnknownNameError, WeightsNotFoundError
 
@@ -205,6 +205,9 @@ def _describe_size(cfg: Any) -> str:
 @contextlib.contextmanager
 def _norm_probe(nets: dict[str, nn.Module], batch_size: int, found: list[str]) -> Iterator[None]:
     """Forward hooks that record norm layers left with one value per channel at ``batch_size``."""
+    import torch
+    from torch import nn
+
     handles = []
 
     def hook(name: str, module: nn.Module):
@@ -254,6 +257,8 @@ def check_shapes(method: Any, val: Any = None, *, train: Any = None, seed: int =
         ConfigError: the generated size differs from the data size (names the sizes, the preprocessing
             options and a fix), or a norm layer would see one value per channel.
     """
+    import torch
+
     from bench.training.trainer import aug_seed, collate
 
     bs = int(batch_size or method.cfg.batch_size)

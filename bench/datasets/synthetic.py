@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from bench.datasets.spec import DatasetSpec
 from bench.errors import ConfigError
@@ -249,6 +248,7 @@ def _layout(rng: np.random.Generator, size: int) -> _Scene:
 
 def _cleanup(scene: _Scene) -> None:
     """Merge thin (< 3 px) and tiny regions into the nearest solid region, label and instance together."""
+    from scipy import ndimage  # lazy: `bench` commands that fail early never load scipy
     h = scene.size
     min_area = max(4, round(_MIN_AREA * (h / 64) ** 2))
     key = scene.label.astype(np.int32) * 256 + scene.inst
