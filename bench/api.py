@@ -392,7 +392,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
         force: bool = False, device: str | None = None, progress: bool = True, batch_size: int = 16,
         fid_layer: str = "2048", protocol: str = "native", metrics: str | tuple[str, ...] | None = None,
-        bootstrap: int | None = None) -> RunRecord:
+        bootstrap: int | None = None, diversity: int = 0) -> RunRecord:
     """Train (or load ``checkpoint``) → generate the validation set → evaluate → one RunRecord.
 
     The record is keyed by a hash of the inputs (config, seed, checkpoint digest, the data's content,
@@ -407,6 +407,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
             Skipped metrics and the reason are recorded in ``record.extra["skipped_metrics"]``.
         bootstrap: Resamples of the percentile-bootstrap intervals (default
             :data:`bench.evaluate.DEFAULT_BOOTSTRAP`; 0: no intervals). See :mod:`bench.intervals`.
+        diversity: K >= 2: also generate K samples per label map and record the OASIS diversity metrics
+            ``lpips`` and ``ms_ssim`` (:mod:`bench.metrics.diversity`; K more generations); 0: off.
 
     Raises:
         BenchError: any preflight failure (one line), or a failure of training, generation or evaluation.
@@ -427,6 +429,10 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None
     dev = device or default_device()
     model = s.build(dev, seed)
+    if diversity:  # a method that draws no noise, or K < 2, is refused before any long work
+        from bench.metrics.diversity import check_request
+
+        check_request(diversity, method=s.method_cls.name, stochastic=model.stochastic)
     dspec = pf.data_spec(model, s.spec)
     train_set = s.open("train", train=True, spec=dspec)
     val = s.open("val", spec=dspec)
@@ -444,6 +450,10 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     }
     if (dataset_identity := record_identity(s.spec)) is not None:  # a user dataset: name, classes, content
         inputs["dataset_identity"] = dataset_identity
+    if diversity:  # only then: default run ids stay as they were; a missing LPIPS trunk fails here
+        from bench.metrics.diversity import request_identity
+
+        inputs["diversity"] = request_identity(diversity)
     rid = run_id(inputs)
     if not force and (existing := store.get(rid)) is not None:
         log.info("cache hit: %s", store.path(rid))
@@ -484,6 +494,18 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     ev = evaluate(s.spec, val, images, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
                   metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
     timings["evaluate_s"] = time.perf_counter() - t
+    if diversity:  # K samples per label map from recorded seeds, then pairwise LPIPS / MS-SSIM
+        from bench.metrics.diversity import score_generated
+
+        t = time.perf_counter()
+        samples = generate_split(model, val, work / "samples", seed=seed, batch_size=batch_size, samples=diversity,
+                                 progress=progress, stats_dataset=s.open("train", spec=dspec), overwrite=True)
+        div = score_generated(samples, diversity, device=dev, progress=progress)
+        ev.metrics.update(div.metrics)
+        ev.intervals.update(div.intervals(bootstrap))
+        ev.protocol["diversity"] = div.protocol()
+        ev.extra["diversity_samples"] = str(samples)
+        timings["diversity_s"] = time.perf_counter() - t
     timings["total_s"] = sum(timings.values())
     record = RunRecord(
         run_id=rid,

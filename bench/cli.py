@@ -405,20 +405,23 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
 @click.option("--bootstrap", type=int, default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
+@click.option("--diversity", type=int, default=0, metavar="K",
+              help="Also generate K samples per label map (K >= 2; OASIS used 20) and record the mean pairwise "
+                   "LPIPS (VGG) and MS-SSIM, as OASIS does. Costs K more generations; only methods that draw noise.")
 @click.option("--metrics", default=None, metavar="M1,M2",
               help="Metrics to compute (fid,kid,precision,recall,miou,accu,psnr,ssim,rmse); default all the "
                    "dataset supports. "
                    "E.g. fid,kid completes a record without the segmenter weights.")
 def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], checkpoint: Path | None,
             seed: int, results: Path, force: bool, as_json: bool, device: str | None, protocol: str,
-            metrics: str | None, bootstrap: int | None, seeds: str | None) -> None:
+            metrics: str | None, bootstrap: int | None, seeds: str | None, diversity: int) -> None:
     """Train or load → generate → evaluate → store one run record (one per seed with --seeds)."""
     from bench import api
 
     seed_list = api.parse_seeds(seeds) or [seed]
     records = [api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
                        seed=sd, results=results, force=force, device=device, protocol=protocol, metrics=metrics,
-                       bootstrap=bootstrap) for sd in seed_list]
+                       bootstrap=bootstrap, diversity=diversity) for sd in seed_list]
     if as_json:
         click.echo(records[0].to_json() if len(records) == 1 else
                    "[" + ",\n".join(r.to_json() for r in records) + "]")
@@ -456,6 +459,9 @@ def _format_seed_summary(records: list[Any]) -> str:
 @click.option("--bootstrap", type=int, default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
+@click.option("--diversity", type=int, default=0, metavar="K",
+              help="--images holds <id>_s0..<id>_s{K-1} (bench generate --samples K): also record the mean pairwise "
+                   "LPIPS (VGG) and MS-SSIM over each label map's K samples; the other metrics score sample 0.")
 @click.option("--metrics", default=None, metavar="M1,M2", help="Subset of metrics (default: all supported).")
 @click.option("--recursive", is_flag=True, help="Also match images in sub-folders.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
@@ -464,13 +470,14 @@ def _format_seed_summary(records: list[Any]) -> str:
 @click.option("--device", default=None)
 def eval_cmd(dataset: str, data_root: Path | None, overrides: tuple[str, ...], split: str, images: Path, name: str,
              protocol: str, reconstruction: bool, metrics: str | None, recursive: bool, results: Path, force: bool,
-             as_json: bool, device: str | None, bootstrap: int | None) -> None:
+             as_json: bool, device: str | None, bootstrap: int | None, diversity: int) -> None:
     """Score a folder of images made by any model under the pinned protocol; store an external record."""
     from bench import api
 
     record = api.eval_images(dataset, images, name, data_root=data_root, split=split, protocol=protocol,
                              reconstruction=reconstruction, metrics=metrics, recursive=recursive, results=results,
-                             force=force, device=device, overrides=parse_kv(overrides), bootstrap=bootstrap)
+                             force=force, device=device, overrides=parse_kv(overrides), bootstrap=bootstrap,
+                             diversity=diversity)
     click.echo(record.to_json() if as_json else _format_record(record))
 
 

@@ -134,6 +134,20 @@ _add(WeightFile(
                 "(ZPdesu/SEAN README, Google Drive)",
 ))
 
+# --- metric backbones -----------------------------------------------------------------------------
+# LPIPS-VGG (bench.metrics.diversity): the lpips package ships its linear layers (weights/v0.1/vgg.pth) but
+# takes the VGG16 trunk from torchvision's download, which an offline machine cannot make
+_add(WeightFile(
+    name="vgg16",
+    manifest="vgg16",
+    filename="vgg16-397923af.pth",
+    urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
+    sha256_prefix="397923af",
+    description="torchvision VGG16 (ImageNet, VGG16_Weights.IMAGENET1K_V1), the trunk of LPIPS-VGG for the "
+                "diversity metrics (bench run/eval --diversity K)",
+    also_look_in=("~/.cache/torch/hub/checkpoints",),
+))
+
 #: segmenter name -> {keyword argument of its class: registry name of the file}
 SEGMENTER_WEIGHTS: dict[str, dict[str, str]] = {
     "upernet101_ade20k": {

@@ -3,7 +3,8 @@
 ``METRICS`` tells reports what a metric key in a run record means: its label, whether higher is better
 (arrows and best-value marking) and a format spec for ``format(value, fmt)``. Values are stored as the
 submodules return them: FID/KID raw, mIoU and pixel accuracy as fractions in [0, 1] (``fmt`` prints them
-as percentages), PSNR in dB, SSIM in [-1, 1], RMSE on the [0, 1] pixel scale.
+as percentages), PSNR in dB, SSIM in [-1, 1], RMSE on the [0, 1] pixel scale, the diversity metrics LPIPS
+(>= 0) and MS-SSIM (in [0, 1]) raw (:mod:`bench.metrics.diversity`).
 
 This module imports no torch, so ``bench ls metrics`` and report rendering stay fast; the compute
 functions are in :mod:`bench.metrics.fid`, :mod:`bench.metrics.segmentation` and
@@ -112,6 +113,22 @@ for _info in (
         higher_is_better=False,
         fmt=".4f",
         description="root mean squared error on the [0, 1] pixel scale of reconstructions, mean per image",
+    ),
+    MetricInfo(
+        name="lpips",
+        label="LPIPS",
+        higher_is_better=True,  # higher = more diverse samples
+        fmt=".4f",
+        description="diversity (--diversity K, OASIS): mean pairwise LPIPS (VGG, v0.1) over the K samples of each "
+                    "label map, averaged over label maps; higher = more diverse",
+    ),
+    MetricInfo(
+        name="ms_ssim",
+        label="MS-SSIM",
+        higher_is_better=False,  # lower = more diverse samples
+        fmt=".4f",
+        description="diversity (--diversity K, OASIS): mean pairwise MS-SSIM (pytorch-msssim, data_range 1) over the "
+                    "K samples of each label map, averaged over label maps; lower = more diverse",
     ),
 ):
     METRICS.add(_info.name, _info)
