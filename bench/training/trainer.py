@@ -279,8 +279,9 @@ def train(
         distributed.sync_batchnorm(method, [k for k in method.nets if k != "netEMA"], ctx)
     optimizers = method.optimizers()
     ddp = distributed.DDPNets(method, optimizers, ctx)
-    use_amp = bool(cfg.amp) and method.device.type == "cuda"
-    scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers} if use_amp else {}
+    amp_dtype = torch.bfloat16 if getattr(cfg, "bf16", False) else torch.float16  # bf16: no loss scaling
+    use_amp = (bool(cfg.amp) or amp_dtype == torch.bfloat16) and method.device.type == "cuda"
+    scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers} if use_amp and amp_dtype == torch.float16 else {}
 
     start = 0
     saved_at: int | None = None  # iteration of the last finite checkpoint at ckpt_path (this run's or resumed)
@@ -339,7 +340,7 @@ def train(
             for p in frozen:
                 p.requires_grad_(False)
             try:
-                with ddp.active(group), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with ddp.active(group), torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
                     losses = loss_fn(data)
             finally:
                 for p in frozen:
@@ -359,7 +360,7 @@ def train(
                     f"non-finite {group} loss at iteration {it} ({bad or 'sum'}); stopped, "
                     f"{_kept(ckpt_path, saved_at)}; {_lower_lr(method)} or --set amp=false"
                 )
-            if use_amp:
+            if scalers:
                 scalers[group].scale(total_loss).backward()
                 scalers[group].step(opt)
                 scalers[group].update()
