@@ -285,34 +285,45 @@ def generate(method: str | None, dataset: str | None, checkpoint: str | Path, ou
     from bench import preflight as pf
     from bench.generate import GENERATED_KIND, generate_split
     from bench.outputs import as_output_dir
+    from bench.training import distributed
 
     out_dir = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
+    ctx = distributed.init_from_env(device or default_device())
     if labels is not None:
         from bench.checkpoint_config import resolve_checkpoint
         from bench.labels_only import generate_labels
 
-        root = data_root_for_labels(data_root)
-        rc = resolve_checkpoint(checkpoint, method=method, dataset=dataset, overrides=overrides, data_root=data_root)
-        model = rc.method_cls(rc.cfg, rc.spec, device or default_device())
+        with distributed.main_first(ctx):  # labels-only generation is not sharded: rank 0 writes it all
+            if not ctx.is_main:
+                return out_dir.path
+            root = data_root_for_labels(data_root)
+            rc = resolve_checkpoint(checkpoint, method=method, dataset=dataset, overrides=overrides,
+                                    data_root=data_root)
+            model = rc.method_cls(rc.cfg, rc.spec, device or default_device())
+            load_weights(model, checkpoint, data=rc.data)
+            return generate_labels(model, labels, out_dir, instances=instances, data_root=root, seed=seed,
+                                   batch_size=batch_size, samples=samples, progress=progress, style=style,
+                                   native_size=native_size)
+    with distributed.main_first(ctx):
+        s, rc = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)
+    model = s.build(ctx.device(device or default_device()))
+    with distributed.all_or_none(ctx):
         load_weights(model, checkpoint, data=rc.data)
-        return generate_labels(model, labels, out_dir, instances=instances, data_root=root, seed=seed,
-                               batch_size=batch_size, samples=samples, progress=progress, style=style,
-                               native_size=native_size)
-    s, rc = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)
-    model = s.build(device or default_device())
-    load_weights(model, checkpoint, data=rc.data)
-    dspec = pf.data_spec(model, s.spec)
-    ds = s.open(split, spec=dspec)
-    pf.check_first_samples((split, ds))
-    model.bind_data(s.data_root, progress=progress)
-    pf.check_shapes(model, ds, seed=seed)
-    transform = None
-    if style:
-        from bench.style import style_transform
+        dspec = pf.data_spec(model, s.spec)
+        ds = s.open(split, spec=dspec)
+        pf.check_first_samples((split, ds))
+    with distributed.main_first(ctx):
+        model.bind_data(s.data_root, progress=progress and ctx.is_main)
+    with distributed.all_or_none(ctx):
+        pf.check_shapes(model, ds, seed=seed)
+        transform = None
+        if style:
+            from bench.style import style_transform
 
-        transform = style_transform(model, ds, **style)
+            transform = style_transform(model, ds, **style)
     return generate_split(model, ds, out_dir, seed=seed, batch_size=batch_size, samples=samples,
-                          progress=progress, transform_batch=transform, stats_dataset=s.open("train", spec=dspec))
+                          progress=progress, transform_batch=transform, stats_dataset=s.open("train", spec=dspec),
+                          dist=ctx)
 
 
 def data_root_for_labels(data_root: str | Path | None) -> Path | None:
@@ -420,14 +431,18 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     requested = pf.parse_metrics(metrics if isinstance(metrics, str) or metrics is None else ",".join(metrics))
-    if checkpoint is None:
-        s = setup(method, dataset, data_root=data_root, overrides=overrides)
-    else:  # the checkpoint's own configuration; --set is an override validated against it
-        s = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)[0]
+    from bench.training import distributed
+
+    ctx = distributed.init_from_env(device or default_device())  # torchrun: the ranks share every stage
+    with distributed.main_first(ctx):  # rank 0 fills the caches (synthetic data) first
+        if checkpoint is None:
+            s = setup(method, dataset, data_root=data_root, overrides=overrides)
+        else:  # the checkpoint's own configuration; --set is an override validated against it
+            s = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)[0]
     plan = pf.metric_plan(s.spec, requested)
     store = RunStore(results)
     ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None
-    dev = device or default_device()
+    dev = ctx.device(device or default_device())
     model = s.build(dev, seed)
     if diversity:  # a method that draws no noise, or K < 2, is refused before any long work
         from bench.metrics.diversity import check_request
@@ -450,6 +465,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     }
     if (dataset_identity := record_identity(s.spec)) is not None:  # a user dataset: name, classes, content
         inputs["dataset_identity"] = dataset_identity
+    if checkpoint is None and ctx.enabled:  # DDP training is another computation (one process: ids unchanged)
+        inputs["training_world_size"] = ctx.world_size
     if diversity:  # only then: default run ids stay as they were; a missing LPIPS trunk fails here
         from bench.metrics.diversity import request_identity
 
@@ -461,14 +478,17 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     # preflight: everything that can fail is checked before training, generation and evaluation
     t = time.perf_counter()
-    plan = pf.load_segmenter_for(plan, s.spec, device=dev)
-    if checkpoint is None:
-        pf.check_vgg(model)
-    pf.check_first_samples(("train", train_set), ("val", val))
-    if checkpoint is not None:
-        weights_g = load_weights(model, checkpoint)
-    model.bind_data(s.data_root, progress=progress)
-    pf.check_shapes(model, val, train=train_set if checkpoint is None else None, seed=seed)
+    with distributed.all_or_none(ctx):  # a failure on any rank stops every rank, in one line
+        plan = pf.load_segmenter_for(plan, s.spec, device=dev)
+        if checkpoint is None:
+            pf.check_vgg(model)
+        pf.check_first_samples(("train", train_set), ("val", val))
+        if checkpoint is not None:
+            weights_g = load_weights(model, checkpoint)
+    with distributed.main_first(ctx):
+        model.bind_data(s.data_root, progress=progress and ctx.is_main)
+    with distributed.all_or_none(ctx):
+        pf.check_shapes(model, val, train=train_set if checkpoint is None else None, seed=seed)
     preflight_s = time.perf_counter() - t
 
     work = store.work_dir(rid)
@@ -487,12 +507,12 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
     t = time.perf_counter()
     images = generate_split(model, val, work / "images", seed=seed, batch_size=batch_size, progress=progress,
-                            stats_dataset=s.open("train", spec=dspec), overwrite=True)  # our own work folder
+                            stats_dataset=s.open("train", spec=dspec), overwrite=True, dist=ctx)  # our own folder
     timings["generate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     ev = evaluate(s.spec, val, images, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
-                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
+                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap, dist=ctx)
     timings["evaluate_s"] = time.perf_counter() - t
     if diversity:  # K samples per label map from recorded seeds, then pairwise LPIPS / MS-SSIM
         from bench.metrics.diversity import score_generated
@@ -523,11 +543,14 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         extra={"images": str(images), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
+               "distributed": {**ctx.describe(), "per_rank_batch": s.cfg.batch_size // ctx.world_size
+                               if checkpoint is None else None},
                **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(s.spec)) else {})},
     )
-    store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
-    return record
+    if ctx.is_main:  # rank 0 writes the one record; every rank returns it
+        store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
+    return ctx.broadcast(record) if ctx.enabled else record
 
 
 def eval_images(dataset: str, images: str | Path, name: str, **kwargs: Any) -> RunRecord:

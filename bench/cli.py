@@ -388,7 +388,10 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
     path = api.generate(method, dataset, checkpoint, target, data_root=data_root, overrides=parse_kv(overrides),
                         seed=seed, batch_size=batch_size, samples=samples, split=split, device=device, style=style,
                         labels=labels, instances=instances, native_size=native_size)
-    click.echo(str(path))
+    from bench.training.distributed import current
+
+    if current().is_main:  # under torchrun rank 0 alone prints
+        click.echo(str(path))
 
 
 @cli.command("run")
@@ -422,6 +425,10 @@ def run_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[
     records = [api.run(method, dataset, data_root=data_root, checkpoint=checkpoint, overrides=parse_kv(overrides),
                        seed=sd, results=results, force=force, device=device, protocol=protocol, metrics=metrics,
                        bootstrap=bootstrap, diversity=diversity) for sd in seed_list]
+    from bench.training.distributed import current
+
+    if not current().is_main:  # under torchrun rank 0 alone prints
+        return
     if as_json:
         click.echo(records[0].to_json() if len(records) == 1 else
                    "[" + ",\n".join(r.to_json() for r in records) + "]")

@@ -56,6 +56,7 @@ def generate_split(
     transform_batch: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     stats_dataset: Any = None,
     overwrite: bool = False,
+    dist: Any = None,
 ) -> Path:
     """Generate every sample of ``dataset`` into ``out_dir``; returns the folder.
 
@@ -70,9 +71,18 @@ def generate_split(
     the folder's ``.sisbench-manifest.json`` says ``"complete": true`` once all are there. Pass an
     :class:`~bench.outputs.OutputDir` from :func:`~bench.outputs.prepare_output_dir` to check earlier.
 
+    Under torchrun (``dist``: a :class:`~bench.training.distributed.Dist` of several ranks) the ranks share the
+    work: rank 0 prepares the folder and claims every name, each rank generates whole batches of one process's
+    order (:func:`~bench.training.distributed.shard_batches`) with the same per-image seeds and RNG state, so
+    the files are the bytes one process writes, and rank 0 records them and completes the manifest.
+
     Raises:
         OutputDirError: ``out_dir`` holds files sisbench did not write (and not ``overwrite``).
     """
+    if dist is not None and dist.enabled:
+        return _generate_sharded(method, dataset, out_dir, seed=seed, batch_size=batch_size, samples=samples,
+                                 progress=progress, transform_batch=transform_batch, stats_dataset=stats_dataset,
+                                 overwrite=overwrite, ctx=dist)
     out = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
     planned = _planned_ids(dataset)
     if planned is not None:  # claim every name up front: a clash with a user's file fails now, not at the end
@@ -103,3 +113,65 @@ def generate_split(
     if samples > 1:
         out.write_text("samples.json", json.dumps({"seed": seed, "samples": samples, "seeds": seeds_used}, indent=1))
     return out.finish()
+
+
+def _generate_sharded(method: Method, dataset: Any, out_dir: str | Path | OutputDir, *, seed: int, batch_size: int,
+                      samples: int, progress: bool, transform_batch: Callable[[dict[str, Any]], dict[str, Any]] | None,
+                      stats_dataset: Any, overwrite: bool, ctx: Any) -> Path:
+    """:func:`generate_split` shared by the ranks of ``ctx`` (see there). A loader that lists no sample ids
+    (``.samples``) costs rank 0 one pass over the split to claim the names before any rank writes."""
+    from bench.outputs import write_file_atomic
+    from bench.seeding import rng_state, set_rng_state
+    from bench.training.distributed import all_or_none, shard_batches
+
+    n = len(dataset)
+    out: OutputDir | None = None
+    ids: list[str] = []
+    with all_or_none(ctx):  # rank 0 prepares the folder and claims every name; a refusal stops every rank
+        if ctx.is_main:
+            out = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
+            ids = _planned_ids(dataset) or [str(dataset[i]["id"]) for i in range(n)]
+            names = [f"{i}.png" for i in ids] if samples == 1 else [f"{i}_s{k}.png" for i in ids for k in range(samples)]
+            out.claim([*names, "samples.json"] if samples > 1 else names)
+    folder = Path(ctx.broadcast(str(out.path) if out is not None else ""))
+    set_rng_state(ctx.broadcast(rng_state()))  # one RNG state on every rank (OASIS's before_generate draws)
+    method.train_mode(False)
+    method.before_generate(stats_dataset if stats_dataset is not None else dataset)
+    seeds_used: dict[str, list[int]] = {}
+    written: list[str] = []
+    mine = shard_batches(n, batch_size, ctx)
+    with all_or_none(ctx):
+        bar = tqdm(total=sum(map(len, mine)) * samples, desc=f"generate {method.name}", file=sys.stderr,
+                   disable=not (progress and ctx.is_main), leave=False)
+        for idx in mine:
+            batch = collate([dataset[i] for i in idx])
+            if transform_batch is not None:
+                batch = transform_batch(batch)
+            data = method.prepare(batch)
+            for k in range(samples):
+                seeds = [image_seed(seed + k * 7919, i) for i in idx]
+                with torch.no_grad():
+                    images = to_uint8(method.generate(data, seeds))
+                for j, img in enumerate(images):
+                    stem = batch["id"][j]
+                    name = f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"
+                    png = _png(img)
+                    if out is not None:
+                        out.write_bytes(name, png)
+                    else:  # rank 0 claimed the name and hashes the file into its manifest below
+                        write_file_atomic(folder / name, lambda f, b=png: f.write(b))
+                        written.append(name)
+                    seeds_used.setdefault(stem, []).append(seeds[j])
+                bar.update(len(idx))
+        bar.close()
+    gathered = ctx.gather((written, seeds_used))
+    with all_or_none(ctx):  # rank 0 completes the manifest
+        if out is not None:
+            for names, _ in gathered[1:]:
+                out.record(names)
+            if samples > 1:
+                merged = {stem: used for _, part in gathered for stem, used in part.items()}
+                out.write_text("samples.json", json.dumps(
+                    {"seed": seed, "samples": samples, "seeds": {i: merged[i] for i in ids if i in merged}}, indent=1))
+            out.finish()
+    return folder
