@@ -15,6 +15,7 @@ method for FID; a grouped jackknife for KID, precision and recall), seeded and r
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError, MetricError
+from bench.errors import BenchError, ConfigError, MetricError
 from bench.metrics.uncertainty import (
     DEFAULT_RESAMPLES,
     ConfusionStatistic,
@@ -35,6 +36,8 @@ from bench.metrics.uncertainty import (
     compare,
     interval,
 )
+
+log = logging.getLogger(__name__)
 
 #: the seed of every interval's resamples (recorded in each interval)
 INTERVAL_SEED = 0
@@ -169,14 +172,18 @@ def evaluation_intervals(data: PerImage, metrics: dict[str, float], *, n_resampl
                          seed: int = INTERVAL_SEED) -> tuple[dict[str, dict[str, Any]], float]:
     """95% intervals of every metric in ``metrics`` that ``data`` supports; returns them and the seconds spent.
 
-    Each interval is ``Interval.to_dict()``: estimate, low, high, level, method, n_resamples, seed.
+    Each interval is ``Interval.to_dict()``: estimate, low, high, level, method, n_resamples, seed. A metric
+    whose data cannot support an interval (e.g. a jackknife over two images) gets none, with a log line.
     """
     t = time.perf_counter()
     out: dict[str, dict[str, Any]] = {}
     for m in metrics:
-        stat = data.statistic(m)
-        if stat is not None:
-            out[m] = interval(stat, n_resamples=n_resamples, seed=seed).to_dict()
+        try:
+            stat = data.statistic(m)
+            if stat is not None:
+                out[m] = interval(stat, n_resamples=n_resamples, seed=seed).to_dict()
+        except (MetricError, ConfigError) as e:  # too few images for this method: the metric stands alone
+            log.info("no interval for %s: %s", m, e)
     return out, time.perf_counter() - t
 
 

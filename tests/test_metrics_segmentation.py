@@ -154,9 +154,11 @@ def test_all_ignored_gives_empty_matrix_and_scores_refuse_it() -> None:
 def test_metric_registry_directions_and_formats() -> None:
     from bench.metrics import METRICS
 
-    assert set(METRICS.names()) == {"fid", "kid", "miou", "accu", "psnr", "ssim", "rmse"}
+    assert set(METRICS.names()) == {"fid", "kid", "precision", "recall", "miou", "accu", "psnr", "ssim", "rmse",
+                                    "lpips", "ms_ssim"}
     lower_is_better = {n for n in METRICS.names() if not METRICS.get(n).higher_is_better}
-    assert lower_is_better == {"fid", "kid", "rmse"}
+    # MS-SSIM between samples of one label map: lower means more diverse (the OASIS protocol)
+    assert lower_is_better == {"fid", "kid", "rmse", "ms_ssim"}
     # scores are stored as fractions; the format spec shows them as percentages
     assert METRICS.get("miou").format(miou(HAND_CONF)) == "55.7%"
 

@@ -87,6 +87,7 @@ def expected_manifests() -> dict[str, dict[str, Any]]:
     from bench.metrics.inception import empty_feature_extractor
 
     sources["vgg19"] = (_from_module(lambda: torchvision.models.vgg19(weights=None), "torchvision.models.vgg19()"), [])
+    sources["vgg16"] = (_from_module(lambda: torchvision.models.vgg16(weights=None), "torchvision.models.vgg16()"), [])
     sources["inception-fid"] = (
         _from_module(empty_feature_extractor, "torch_fidelity FeatureExtractorInceptionV3('inception-v3-compat')"), INERT
     )
@@ -128,7 +129,7 @@ ALL = sorted(n for n in WEIGHTS.names() if WEIGHTS.get(n).manifest)
 # --- the manifests ------------------------------------------------------------------------------------------
 def test_every_registered_file_has_a_manifest() -> None:
     catalog_names = {*catalog.OFFICIAL_CHECKPOINTS.values(), *(n for d in catalog.SEGMENTER_WEIGHTS.values() for n in d.values())}
-    assert set(ALL) == catalog_names | {"vgg19", "inception-fid"}
+    assert set(ALL) == catalog_names | {"vgg19", "vgg16", "inception-fid"}
     for name in ALL:
         m = load_manifest(WEIGHTS.get(name).manifest)
         assert m["name"] == name and len(m["keys"]) >= 30, name
