@@ -20,17 +20,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError, DataError
-from methods.base import METHODS, Method, MethodConfig, noise_generator, preset
+from methods.base import METHODS, Method, noise_generator, preset
 from methods.common.architecture import SPADEResnetBlock, leaky
 from methods.common.labels import one_hot
+from methods.common.losses import fp32_loss
 from methods.common.normalization import SPADE, ParamFreeNorm, spectral_conv
+from methods.common.onehot import LabelMap, OneHotConv, conv_labels, label_input, resize_labels
+from methods.common.perf import SpeedConfig, adam, apply_speed_options, channels_last_inputs
 
 #: G's channel multipliers of ``channels_G`` (official ``self.channels``): 6 blocks, 5 upsamplings
 G_MULTS = (16, 16, 16, 8, 4, 2, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class OASISConfig(MethodConfig):
+class OASISConfig(SpeedConfig):
     """OASIS's options (``config.py``) under their official names, with the per-dataset defaults of
     ``set_dataset_default_lm`` applied by the presets below.
 
@@ -106,7 +109,15 @@ class OASISSPADE(SPADE):
 class OASISGenerator(nn.Module):
     """fc on the downsampled (noise, label) map → body.0..5 SPADE ResBlks (2x nearest upsampling after the
     first five) → conv_img → tanh. With 3D noise a 64-d z per image is replicated over the image and
-    concatenated BEFORE the one-hot channels; that map feeds fc and every SPADE layer."""
+    concatenated BEFORE the one-hot channels; that map feeds fc and every SPADE layer.
+
+    With ``onehot_conv="gather"`` and an exactly one-hot ``label``, the map is a
+    :class:`~methods.common.onehot.LabelMap` whose constants are z: ``fc`` and every ``mlp_shared`` gather
+    weight rows, z's contribution folded into them per image (exact: a constant map convolves to a
+    per-tap constant, zero padding included).
+    """
+
+    onehot_conv: OneHotConv = "gather"
 
     def __init__(
         self,
@@ -147,14 +158,14 @@ class OASISGenerator(nn.Module):
         The official forward always draws ``torch.randn(B, z_dim)`` itself; with ``z=None`` we draw it the
         same way (so the golden cases replay), and ``generate`` passes a seeded z instead.
         """
-        seg = label
+        const = None
         if self.z_dim:
-            b, _, h, w = label.shape
+            b = label.shape[0]
             if z is None:
                 z = torch.randn(b, self.z_dim, dtype=torch.float32, device=label.device)
-            z = z.to(label.dtype).view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h, w)
-            seg = torch.cat((z, label), dim=1)
-        x = self.fc(F.interpolate(seg, size=(self.init_h, self.init_w)))
+            const = z.to(torch.float32 if isinstance(label, LabelMap) else label.dtype).view(b, self.z_dim)
+        seg = label_input(label, self.onehot_conv, label.shape[1], const=const)
+        x = conv_labels(self.fc, resize_labels(seg, (self.init_h, self.init_w)))
         for i, block in enumerate(self.body):
             x = block(x, seg)
             if i < len(self.body) - 1:
@@ -283,6 +294,7 @@ def class_balancing_weights(ids: torch.Tensor, num_channels: int) -> torch.Tenso
     return coeff[ids]
 
 
+@fp32_loss
 def n1_cross_entropy(
     logits: torch.Tensor, ids: torch.Tensor, *, for_real: bool, balance: bool = True
 ) -> torch.Tensor:
@@ -303,6 +315,14 @@ def labelmix_mask(ids: torch.Tensor) -> torch.Tensor:
     """
     coins = torch.randint(0, 2, (int(ids.max()) + 1,), device=ids.device)
     return coins[ids].unsqueeze(1).float()
+
+
+@fp32_loss
+def labelmix_loss(
+    out_mixed: torch.Tensor, out_real: torch.Tensor, out_fake: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """LabelMix consistency: MSE between D(mixed image) and the same mix of D(real) and D(fake) [B,N+1,H,W]."""
+    return F.mse_loss(out_mixed, mask * out_real + (1 - mask) * out_fake)
 
 
 @METHODS.register("oasis")
@@ -344,6 +364,7 @@ class OASISMethod(Method):
         nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
         if not cfg.no_EMA:
             nets["netEMA"] = copy.deepcopy(netG).requires_grad_(False)
+        apply_speed_options(nets, cfg, self.name)
         #: whether netEMA's BatchNorm statistics lag behind its weights (EMA'd, not measured)
         self.ema_stats_stale = True
         return nets
@@ -360,8 +381,8 @@ class OASISMethod(Method):
         cfg = self.cfg
         betas = (cfg.beta1, cfg.beta2)
         return {
-            "G": torch.optim.Adam(self.nets["netG"].parameters(), lr=cfg.lr_g, betas=betas),
-            "D": torch.optim.Adam(self.nets["netD"].parameters(), lr=cfg.lr_d, betas=betas),
+            "G": adam(self.nets["netG"].parameters(), lr=cfg.lr_g, betas=betas, cfg=cfg),
+            "D": adam(self.nets["netD"].parameters(), lr=cfg.lr_d, betas=betas, cfg=cfg),
         }
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -391,7 +412,7 @@ class OASISMethod(Method):
         data["ids"] = ids
         data["semantics"] = one_hot(ids.unsqueeze(1), self.semantic_nc)
         data["image"] = batch["image"].to(self.device) if batch.get("image") is not None else None
-        return data
+        return channels_last_inputs(data, self.cfg, ("semantics", "image"))
 
     # --- losses ---------------------------------------------------------------------------------
     def _adv(self, logits: torch.Tensor, ids: torch.Tensor, for_real: bool) -> torch.Tensor:
@@ -416,8 +437,7 @@ class OASISMethod(Method):
         if not cfg.no_labelmix:
             mask = labelmix_mask(ids)
             out_mixed = netD(mask * real + (1 - mask) * fake)
-            target = mask * out_real + (1 - mask) * out_fake
-            losses["D_LabelMix"] = cfg.lambda_labelmix * F.mse_loss(out_mixed, target)
+            losses["D_LabelMix"] = cfg.lambda_labelmix * labelmix_loss(out_mixed, out_real, out_fake, mask)
         return losses
 
     def after_step(self, iteration: int) -> None:

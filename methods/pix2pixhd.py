@@ -16,15 +16,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from methods.base import METHODS, Method, MethodConfig, preset
+from methods.base import METHODS, Method, preset
 from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import GANMode, feature_matching_loss, gan_loss
+from methods.common.onehot import LabelMap, OneHotConv, as_label_map, label_input, reflect_conv_labels
+from methods.common.perf import SpeedConfig, adam, apply_speed_options, channels_last_inputs
 
 NormKind = Literal["instance", "batch"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Pix2PixHDConfig(MethodConfig):
+class Pix2PixHDConfig(SpeedConfig):
     """pix2pixHD's options (``options/base_options.py``, ``train_options.py``) under their official names.
 
     ``gan_mode`` replaces ``--no_lsgan``: ``"ls"`` is the default LSGAN, ``"original"`` what ``--no_lsgan``
@@ -144,8 +146,24 @@ def _down_up_layers(
     return layers
 
 
+def _run_first_conv(layers: nn.Sequential, seg: LabelMap) -> torch.Tensor:
+    """``layers(seg.dense())`` for a Sequential that starts ``ReflectionPad2d`` → ``Conv2d``: the pair is one
+    gather over the class ids (:func:`~methods.common.onehot.reflect_conv_labels`), the rest runs as usual."""
+    h = reflect_conv_labels(layers[0], layers[1], seg)  # type: ignore[arg-type]
+    for layer in list(layers)[2:]:
+        h = layer(h)
+    return h
+
+
 class GlobalGenerator(nn.Module):
-    """G1: conv7 → ``n_downsampling`` stride-2 convs → ``n_blocks`` ResnetBlocks → transposed convs → conv7 → tanh."""
+    """G1: conv7 → ``n_downsampling`` stride-2 convs → ``n_blocks`` ResnetBlocks → transposed convs → conv7 → tanh.
+
+    ``onehot_nc`` leading input channels are one-hot labels (None: all, or all but a trailing edge channel);
+    with ``onehot_conv="gather"`` and an exactly one-hot input the first ``ReflectionPad2d(3)`` → ``Conv2d(7)``
+    is a gather over the class ids (the edge and feature channels stay an ordinary convolution, added).
+    """
+
+    onehot_conv: OneHotConv = "gather"
 
     def __init__(
         self,
@@ -156,20 +174,32 @@ class GlobalGenerator(nn.Module):
         n_downsampling: int = 4,
         n_blocks: int = 9,
         norm: NormKind = "instance",
+        onehot_nc: int | None = None,
     ) -> None:
         super().__init__()
+        self.onehot_nc = onehot_nc
         act = nn.ReLU(True)  # one shared in-place module, as the official code (it has no state)
         layers = _down_up_layers(input_nc, ngf, n_downsampling, norm, act, n_blocks)
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: torch.Tensor | LabelMap) -> torch.Tensor:
+        """``[B, input_nc, H, W]`` label map (dense or :class:`LabelMap`) → ``[B, 3, H, W]`` in [-1, 1]."""
+        seg = label_input(x, self.onehot_conv, self.onehot_nc)
+        if isinstance(seg, LabelMap):
+            return _run_first_conv(self.model, seg)
+        return self.model(seg)
 
 
 class LocalEnhancer(nn.Module):
     """G = {G1, G2}: the global generator (without its last 3 layers) on a 2x-downsampled input, whose features
-    are summed with the local branch's ``model{n}_1`` and refined by ``model{n}_2`` (paper Sec. 3.2)."""
+    are summed with the local branch's ``model{n}_1`` and refined by ``model{n}_2`` (paper Sec. 3.2).
+
+    The full-resolution branch's first convolution is a gather with ``onehot_conv="gather"`` (see
+    :class:`GlobalGenerator`); the downsampled inputs are averages, not one-hot, and stay dense.
+    """
+
+    onehot_conv: OneHotConv = "gather"
 
     def __init__(
         self,
@@ -182,9 +212,11 @@ class LocalEnhancer(nn.Module):
         n_local_enhancers: int = 1,
         n_blocks_local: int = 3,
         norm: NormKind = "instance",
+        onehot_nc: int | None = None,
     ) -> None:
         super().__init__()
         self.n_local_enhancers = n_local_enhancers
+        self.onehot_nc = onehot_nc
         ngf_global = ngf * 2**n_local_enhancers
         g1 = GlobalGenerator(
             input_nc,
@@ -221,14 +253,22 @@ class LocalEnhancer(nn.Module):
     def downsample(x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pyramid = [x]
+    def forward(self, x: torch.Tensor | LabelMap) -> torch.Tensor:
+        """``[B, input_nc, H, W]`` label map (dense or :class:`LabelMap`) → ``[B, 3, H, W]`` in [-1, 1]."""
+        seg = label_input(x, self.onehot_conv, self.onehot_nc)
+        dense = x.dense() if isinstance(x, LabelMap) else x
+        pyramid = [dense]
         for _ in range(self.n_local_enhancers):
             pyramid.append(self.downsample(pyramid[-1]))
         out = self.model(pyramid[-1])
         for n in range(1, self.n_local_enhancers + 1):
-            x_n = pyramid[self.n_local_enhancers - n]
-            out = getattr(self, f"model{n}_2")(getattr(self, f"model{n}_1")(x_n) + out)
+            level = self.n_local_enhancers - n
+            first = getattr(self, f"model{n}_1")
+            if level == 0 and isinstance(seg, LabelMap):
+                h = _run_first_conv(first, seg)
+            else:
+                h = first(pyramid[level])
+            out = getattr(self, f"model{n}_2")(h + out)
         return out
 
 
@@ -368,6 +408,7 @@ class Pix2PixHDMethod(Method):
                 n_downsampling=cfg.n_downsample_global,
                 n_blocks=cfg.n_blocks_global,
                 norm=cfg.norm,
+                onehot_nc=label_nc(cfg, n),
             )
         else:
             netG = LocalEnhancer(
@@ -378,6 +419,7 @@ class Pix2PixHDMethod(Method):
                 n_local_enhancers=cfg.n_local_enhancers,
                 n_blocks_local=cfg.n_blocks_local,
                 norm=cfg.norm,
+                onehot_nc=label_nc(cfg, n),
             )
         d_in = label_nc(cfg, n) + int(not cfg.no_instance) + 3
         nets: dict[str, nn.Module] = {
@@ -392,6 +434,7 @@ class Pix2PixHDMethod(Method):
             )
         for net in nets.values():
             weights_init(net)
+        apply_speed_options(nets, cfg, self.name)
         self._global_frozen = False
         return nets
 
@@ -409,8 +452,8 @@ class Pix2PixHDMethod(Method):
             g_params += list(self.nets["netE"].parameters())
         betas = (cfg.beta1, 0.999)
         return {
-            "G": torch.optim.Adam(g_params, lr=cfg.lr, betas=betas),
-            "D": torch.optim.Adam(self.nets["netD"].parameters(), lr=cfg.lr, betas=betas),
+            "G": adam(g_params, lr=cfg.lr, betas=betas, cfg=cfg),
+            "D": adam(self.nets["netD"].parameters(), lr=cfg.lr, betas=betas, cfg=cfg),
         }
 
     def learning_rates(self, epoch: float) -> dict[str, float] | None:
@@ -465,9 +508,9 @@ class Pix2PixHDMethod(Method):
         data["input_label"] = self.input_label(label, instance)
         data["instance"] = instance
         data["image"] = batch["image"].to(self.device) if batch.get("image") is not None else None
-        return data
+        return channels_last_inputs(data, self.cfg, ("input_label", "image"))
 
-    def _generator_input(self, data: dict[str, Any]) -> torch.Tensor:
+    def _generator_input(self, data: dict[str, Any]) -> torch.Tensor | LabelMap:
         if not self.cfg.instance_feat:
             return data["input_label"]
         if data.get("image") is None or data.get("instance") is None:
@@ -475,6 +518,11 @@ class Pix2PixHDMethod(Method):
                 "pix2pixhd with instance_feat encodes the real image: the batch needs 'image' and 'instance'"
             )
         feat = self.nets["netE"](data["image"], data["instance"])
+        if self.cfg.onehot_conv == "gather":
+            # the features require grad, so their concatenation would hide that the labels are one-hot
+            lm = as_label_map(data["input_label"], label_nc(self.cfg, self.spec.num_classes))
+            if lm is not None:
+                return lm.with_tail(feat)
         return torch.cat((data["input_label"], feat), dim=1)
 
     # --- losses ---------------------------------------------------------------------------------

@@ -31,13 +31,15 @@ from torch import nn
 
 from bench.datasets.spec import DatasetSpec
 from bench.errors import ConfigError
-from methods.base import METHODS, MethodConfig, noise_generator, preset
+from methods.base import METHODS, noise_generator, preset
 from methods.common.architecture import leaky
 from methods.common.discriminator import MultiscaleDiscriminator
 from methods.common.labels import dontcare_channel_first, one_hot, spade_ids
 from methods.common.losses import GANMode
 from methods.common.normalization import SPADE, ParamFreeNorm, spectral_conv
 from methods.common.normalization import param_free_norm as make_param_free_norm
+from methods.common.onehot import LabelMap, OneHotConv, conv_labels, label_input, onehot_conv2d, resize_labels
+from methods.common.perf import SpeedConfig, adam, apply_speed_options
 from methods.spade import SPADEMethod, init_weights, latent_size
 
 StyleImpl = Literal["fused", "batched", "loop"]
@@ -46,7 +48,7 @@ STYLE_IMPLS: tuple[str, ...] = ("fused", "batched", "loop")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SEANConfig(MethodConfig):
+class SEANConfig(SpeedConfig):
     """SEAN's options under their official names, plus the ablation switches of the paper's Table 3.
 
     Ablations (our reading of Sec. 4 / Table 3 of the paper, mapped onto the official code):
@@ -213,6 +215,21 @@ def fused_style_modulation(
     return list(out.split([cv.out_channels for cv in convs], dim=1))
 
 
+def gathered_style_modulation(
+    mu: torch.Tensor, classes: LabelMap, convs: Sequence[nn.Conv2d]
+) -> list[torch.Tensor]:
+    """:func:`fused_style_modulation` with the mask given as ids: ``classes`` holds, per pixel, the index
+    of its class among the ``C'`` present ones (``LabelMap.subset``); ``mu`` is ``[B, C', S]``.
+
+    The per-image kernels ``K_b[o, j] = Σ_s W[o, s] mu[b, j, s]`` are gathered by class id
+    (:func:`~methods.common.onehot.onehot_conv2d` with one kernel per image) → ``[B, O_i, H, W]`` per conv.
+    """
+    bias = torch.cat([cv.bias for cv in convs])  # type: ignore[misc]
+    kernels = torch.cat([torch.einsum("bcs,oskl->bockl", mu, cv.weight) for cv in convs], dim=1)
+    out = onehot_conv2d(classes, kernels, bias, padding=convs[0].padding)  # type: ignore[arg-type]
+    return list(out.split([cv.out_channels for cv in convs], dim=1))
+
+
 def broadcast_styles(mu: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The style map ``[B, S, H, W]``: each pixel gets the code of its class (one matmul over the mask)."""
     b, c, h, w = mask.shape
@@ -344,8 +361,19 @@ class ACE(nn.Module):
             r = r.to(x.device, x.dtype)
         return x + r.transpose(1, 3) * self.noise_var.view(1, c, 1, 1)
 
-    def style_modulation(self, segmap: torch.Tensor, style: StyleInput) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(γ_s, β_s)`` from the style codes and the (resized) style-class part of the segmap."""
+    def style_modulation(
+        self, segmap: torch.Tensor | LabelMap, style: StyleInput
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(γ_s, β_s)`` from the style codes and the (resized) style-class part of the segmap.
+
+        With a :class:`LabelMap` (``onehot_conv="gather"``) and the fused formulation, the per-image
+        kernels are gathered by class id instead of convolving the ``C``-channel mask.
+        """
+        if isinstance(segmap, LabelMap):
+            if self.impl == "fused" and style.classes.numel():
+                mu = style.codes if style.projected else project_styles(self, style.codes, style.classes)
+                return gathered_style_modulation(mu, segmap.subset(style.classes), [self.conv_gamma, self.conv_beta])
+            segmap = segmap.dense()[:, segmap.num_const : segmap.num_const + self.style_nc]
         if self.impl == "loop":
             return self._style_modulation_loop(segmap, style)
         mask = _region_mask(segmap.index_select(1, style.classes), segmap.dtype)
@@ -383,17 +411,18 @@ class ACE(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        segmap: torch.Tensor,
+        segmap: torch.Tensor | LabelMap,
         style: StyleInput | None = None,
         noise: Sequence[torch.Generator] | None = None,
     ) -> torch.Tensor:
         normalized = self.param_free_norm(self.add_noise(x, noise))
-        segmap = F.interpolate(segmap, size=x.shape[2:], mode="nearest")
+        segmap = resize_labels(segmap, x.shape[2:])
         gamma, beta = self.Spade.modulation(segmap, x.shape[2:])
         if self.use_rgb:
             if style is None:
                 raise ValueError("this SEAN normalization needs style codes")
-            gamma_s, beta_s = self.style_modulation(segmap[:, : self.style_nc], style)
+            style_seg = segmap if isinstance(segmap, LabelMap) else segmap[:, : self.style_nc]
+            gamma_s, beta_s = self.style_modulation(style_seg, style)
             a_g, a_b = torch.sigmoid(self.blending_gamma), torch.sigmoid(self.blending_beta)
             gamma = a_g * gamma_s + (1 - a_g) * gamma
             beta = a_b * beta_s + (1 - a_b) * beta
@@ -472,7 +501,13 @@ class SEANGenerator(nn.Module):
     ``up_3`` is a plain SPADE ResBlk (``use_rgb=False``), as officially. ``semantic_nc`` counts every
     input channel (classes, dontcare, instance edges); the first ``style_nc`` of them are the style
     classes (one ``fc_mu{j}`` each); the instance-edge channel feeds only the SPADE branches.
+
+    With ``onehot_conv="gather"`` and an exactly one-hot style block, the label map flows as a
+    :class:`~methods.common.onehot.LabelMap`: ``fc``, every ``mlp_shared`` and the fused style γ/β gather
+    weight rows by class id.
     """
+
+    onehot_conv: OneHotConv = "gather"
 
     def __init__(
         self,
@@ -526,10 +561,12 @@ class SEANGenerator(nn.Module):
     def impl(self) -> StyleImpl:
         return self.Zencoder.impl
 
-    def style_input(self, style_codes: torch.Tensor, seg: torch.Tensor) -> StyleInput:
+    def style_input(self, style_codes: torch.Tensor, seg: torch.Tensor | LabelMap) -> StyleInput:
         """The classes present in the batch, and the codes projected once if the encoder is unified."""
-        style_seg = seg[:, : self.style_nc]
-        classes = style_seg.ne(0).flatten(2).any(2).any(0).nonzero().flatten()
+        if isinstance(seg, LabelMap):
+            classes = seg.present()
+        else:
+            classes = seg[:, : self.style_nc].ne(0).flatten(2).any(2).any(0).nonzero().flatten()
         if self.placement != "unified":
             return StyleInput(style_codes, classes, False)
         if self.impl == "loop":
@@ -551,13 +588,14 @@ class SEANGenerator(nn.Module):
         ``style_codes`` [B, style_nc, style_length] replaces the encoder (style transfer, editing);
         ``noise`` holds one generator per image (None: the global RNG, as officially).
         """
-        seg = input
+        seg = label_input(input, self.onehot_conv, self.style_nc)
         if style_codes is None:
             if rgb_img is None:
                 raise ValueError("SEAN needs a style image (rgb_img) or style_codes")
-            style_codes = self.Zencoder(input=rgb_img, segmap=seg[:, : self.style_nc])
+            dense = input if isinstance(input, torch.Tensor) else input.dense()
+            style_codes = self.Zencoder(input=rgb_img, segmap=dense[:, : self.style_nc])
         style = self.style_input(style_codes, seg)
-        x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+        x = conv_labels(self.fc, resize_labels(seg, (self.sh, self.sw)))
         x = self.head_0(x, seg, style, noise)
         x = self.up(x)
         x = self.G_middle_0(x, seg, style, noise)
@@ -638,6 +676,7 @@ class SEANMethod(SPADEMethod):
         nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
         for net in nets.values():
             init_weights(net, cfg.init_type, cfg.init_variance)
+        apply_speed_options(nets, cfg, self.name)
         return nets
 
     def generator_keys(self) -> list[str]:
@@ -649,8 +688,8 @@ class SEANMethod(SPADEMethod):
         lr_g, lr_d = self._lrs(cfg.lr)
         g_params = [p for p in self.nets["netG"].parameters() if p.requires_grad]
         return {
-            "G": torch.optim.Adam(g_params, lr=lr_g, betas=betas),
-            "D": torch.optim.Adam(self.nets["netD"].parameters(), lr=lr_d, betas=betas),
+            "G": adam(g_params, lr=lr_g, betas=betas, cfg=cfg),
+            "D": adam(self.nets["netD"].parameters(), lr=lr_d, betas=betas, cfg=cfg),
         }
 
     def style_segmap(self, label: torch.Tensor) -> torch.Tensor:

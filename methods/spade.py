@@ -12,21 +12,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import METHODS, Method, MethodConfig, noise_generator, preset
+from methods.base import METHODS, Method, noise_generator, preset
 from methods.common.architecture import SPADEResnetBlock, leaky
 from methods.common.discriminator import MultiscaleDiscriminator
 from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import GANMode, feature_matching_loss, gan_loss, kld_loss
 from methods.common.normalization import ParamFreeNorm, instance_norm_conv
+from methods.common.onehot import LabelMap, OneHotConv, conv_labels, label_input
+from methods.common.perf import SpeedConfig, adam, apply_speed_options, channels_last_inputs
 
 UpsamplingLayers = Literal["normal", "more", "most"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class SPADEConfig(MethodConfig):
+class SPADEConfig(SpeedConfig):
     """SPADE's options (``options/base_options.py``, ``train_options.py``) under their official names.
 
-    ``norm_G='spectralspadesyncbatch3x3'`` is split into ``spectral_G`` and ``param_free_norm``.
+    ``norm_G='spectralspadesyncbatch3x3'`` is split into ``spectral_G`` and ``param_free_norm``. The speed
+    fields (``onehot_conv``, ``fuse_gamma_beta``, ``bf16``, ...) are :class:`~methods.common.perf.SpeedConfig`'s.
     """
 
     # generator
@@ -113,7 +116,15 @@ def latent_size(crop_size: int, aspect_ratio: float, num_upsampling_layers: Upsa
 
 
 class SPADEGenerator(nn.Module):
-    """SPADE generator: fc → head_0 → G_middle_0/1 → up_0..up_3 (→ up_4 for ``most``) → conv_img."""
+    """SPADE generator: fc → head_0 → G_middle_0/1 → up_0..up_3 (→ up_4 for ``most``) → conv_img.
+
+    ``onehot_nc`` is the number of leading one-hot channels of the input (classes + dontcare; None: all
+    channels, or all but a trailing instance-edge channel). With ``onehot_conv="gather"`` (attribute, see
+    :func:`methods.common.onehot.set_onehot_conv`) and an exactly one-hot input, ``fc`` and every SPADE
+    ``mlp_shared`` are gathers over the class ids; any other input takes the dense path.
+    """
+
+    onehot_conv: OneHotConv = "gather"
 
     def __init__(
         self,
@@ -130,9 +141,11 @@ class SPADEGenerator(nn.Module):
         spade_hidden: int = 128,
         block: type[SPADEResnetBlock] = SPADEResnetBlock,
         block_kwargs: dict[str, Any] | None = None,
+        onehot_nc: int | None = None,
     ) -> None:
         super().__init__()
         nf = ngf
+        self.onehot_nc = onehot_nc
         self.use_vae, self.z_dim, self.num_upsampling_layers = use_vae, z_dim, num_upsampling_layers
         self.sh, self.sw = latent_size(crop_size, aspect_ratio, num_upsampling_layers)
         if use_vae:
@@ -155,11 +168,18 @@ class SPADEGenerator(nn.Module):
         self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)
 
-    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None, *extra: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, seg: torch.Tensor | LabelMap, z: torch.Tensor | None = None, *extra: torch.Tensor
+    ) -> torch.Tensor:
+        """Image ``[B, 3, H, W]`` in [-1, 1] for a label map ``seg`` [B, semantic_nc, H, W] (dense or
+        :class:`LabelMap`); ``z`` [B, z_dim] with ``use_vae`` (drawn from the global RNG if None)."""
+        seg = label_input(seg, self.onehot_conv, self.onehot_nc)
         if self.use_vae:
             if z is None:
-                z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
+                z = torch.randn(seg.shape[0], self.z_dim, dtype=torch.float32, device=seg.device)
             x = self.fc(z).view(-1, self.fc.out_features // (self.sh * self.sw), self.sh, self.sw)
+        elif isinstance(seg, LabelMap):
+            x = conv_labels(self.fc, seg.resized((self.sh, self.sw)))
         else:
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
         x = self.head_0(x, seg, *extra)
@@ -233,6 +253,7 @@ class SPADEMethod(Method):
             spectral=cfg.spectral_G,
             param_free_norm=cfg.param_free_norm,
             spade_hidden=cfg.spade_hidden,
+            onehot_nc=self.spec.num_classes + int(cfg.contain_dontcare_label),
         )
         netD = MultiscaleDiscriminator(
             nc + 3, num_D=cfg.num_D, ndf=cfg.ndf, n_layers=cfg.n_layers_D, spectral=cfg.spectral_D
@@ -242,6 +263,7 @@ class SPADEMethod(Method):
             nets["netE"] = ConvEncoder(ngf=cfg.ngf, crop_size=cfg.crop_size, z_dim=cfg.z_dim)
         for net in nets.values():
             init_weights(net, cfg.init_type, cfg.init_variance)
+        apply_speed_options(nets, cfg, self.name)
         return nets
 
     def generator_keys(self) -> list[str]:
@@ -258,8 +280,8 @@ class SPADEMethod(Method):
         betas = (0.5, 0.999) if cfg.no_TTUR and (cfg.beta1, cfg.beta2) == (0.0, 0.9) else (cfg.beta1, cfg.beta2)
         lr_g, lr_d = self._lrs(cfg.lr)
         return {
-            "G": torch.optim.Adam(g_params, lr=lr_g, betas=betas),
-            "D": torch.optim.Adam(self.nets["netD"].parameters(), lr=lr_d, betas=betas),
+            "G": adam(g_params, lr=lr_g, betas=betas, cfg=cfg),
+            "D": adam(self.nets["netD"].parameters(), lr=lr_d, betas=betas, cfg=cfg),
         }
 
     def learning_rates(self, epoch: float) -> dict[str, float] | None:
@@ -295,7 +317,7 @@ class SPADEMethod(Method):
         data = dict(batch)
         data["semantics"] = self.input_semantics(label, instance)
         data["image"] = batch["image"].to(self.device) if "image" in batch else None
-        return data
+        return channels_last_inputs(data, self.cfg, ("semantics", "image"))
 
     # --- losses ---------------------------------------------------------------------------------
     def _fake(self, data: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,45 @@ from bench.errors import CheckpointError
 
 GANMode = Literal["hinge", "ls", "original", "w"]
 DOutputs = list[list[torch.Tensor]] | list[torch.Tensor] | torch.Tensor
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _to_float(x: Any) -> Any:
+    """Floating tensors (also inside lists/tuples) as float32; everything else unchanged."""
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.is_floating_point() and x.dtype != torch.float32 else x
+    if isinstance(x, list | tuple):
+        return type(x)(_to_float(v) for v in x)
+    return x
+
+
+def _device_type(x: Any) -> str | None:
+    if isinstance(x, torch.Tensor):
+        return x.device.type
+    if isinstance(x, list | tuple):
+        for v in x:
+            d = _device_type(v)
+            if d is not None:
+                return d
+    return None
+
+
+def fp32_loss(fn: _F) -> _F:
+    """Run a loss in float32 outside autocast: bf16/fp16 network outputs are upcast first (issue 17).
+
+    The official models were trained in float32; under ``bf16`` training only the networks run in
+    reduced precision, the loss values and their first gradients do not.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        device = _device_type(args) or _device_type(list(kwargs.values()))
+        if device is None or not torch.is_autocast_enabled(device):
+            return fn(*_to_float(args), **{k: _to_float(v) for k, v in kwargs.items()})
+        with torch.autocast(device_type=device, enabled=False):
+            return fn(*_to_float(args), **{k: _to_float(v) for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _finals(pred: DOutputs) -> list[torch.Tensor]:
@@ -21,6 +62,7 @@ def _finals(pred: DOutputs) -> list[torch.Tensor]:
     return [p[-1] if isinstance(p, list | tuple) else p for p in pred]
 
 
+@fp32_loss
 def gan_loss(pred: DOutputs, target_is_real: bool, *, mode: GANMode, for_discriminator: bool = True) -> torch.Tensor:
     """GAN objective averaged over discriminator scales (SPADE ``GANLoss``; pix2pixHD uses ``ls``)."""
     losses = []
@@ -44,6 +86,7 @@ def gan_loss(pred: DOutputs, target_is_real: bool, *, mode: GANMode, for_discrim
     return torch.stack(losses).mean()
 
 
+@fp32_loss
 def feature_matching_loss(
     pred_fake: list[list[torch.Tensor]], pred_real: list[list[torch.Tensor]], *, weight: float
 ) -> torch.Tensor:
@@ -60,6 +103,7 @@ def feature_matching_loss(
     return total
 
 
+@fp32_loss
 def kld_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, var) || N(0, I)) summed over batch and dimensions, as the official code (not a mean)."""
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
@@ -117,4 +161,10 @@ class VGGLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         fx, fy = self.vgg(x), self.vgg(y)
-        return sum(w * F.l1_loss(a, b.detach()) for w, a, b in zip(self.WEIGHTS, fx, fy))  # type: ignore[return-value]
+        return _weighted_l1(fx, fy, self.WEIGHTS)
+
+
+@fp32_loss
+def _weighted_l1(fx: list[torch.Tensor], fy: list[torch.Tensor], weights: tuple[float, ...]) -> torch.Tensor:
+    """``sum_i w_i * L1(fx_i, fy_i.detach())`` in float32 (VGG features may come from autocast)."""
+    return sum(w * F.l1_loss(a, b.detach()) for w, a, b in zip(weights, fx, fy))  # type: ignore[return-value]

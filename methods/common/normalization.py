@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
+from torch.nn.utils.spectral_norm import SpectralNorm
+
+from methods.common.onehot import LabelMap, conv_labels
 
 ParamFreeNorm = Literal["instance", "batch", "syncbatch"]
 
@@ -30,9 +33,16 @@ class SPADE(nn.Module):
 
     ``x_hat * (1 + gamma(m)) + beta(m)`` where ``m`` is the segmentation map nearest-resized to ``x``.
     Attribute names follow the official code so released checkpoints load strictly.
+
+    ``segmap`` is a dense ``[B, label_nc, H, W]`` tensor or a :class:`~methods.common.onehot.LabelMap`
+    (then ``mlp_shared``'s convolution is a gather, see :mod:`methods.common.onehot`). With
+    ``fuse_gamma_beta`` (default) ``mlp_gamma`` and ``mlp_beta`` run as one convolution with ``2 x norm_nc``
+    outputs whose weight is the concatenation of theirs, so the activation is read once; their
+    parameters and state_dict keys are unchanged.
     """
 
     norm_attr = "param_free_norm"  # OASIS names it ``first_norm``
+    fuse_gamma_beta = True
 
     def __init__(
         self,
@@ -50,21 +60,72 @@ class SPADE(nn.Module):
         self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel, padding=pad)
         self.mlp_beta = nn.Conv2d(hidden, norm_nc, kernel, padding=pad)
 
-    def modulation(self, segmap: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(gamma, beta)`` predicted from the segmentation map at ``size``."""
-        seg = F.interpolate(segmap, size=size, mode="nearest")
-        actv = self.mlp_shared(seg)
-        return self.mlp_gamma(actv), self.mlp_beta(actv)
+    def shared(self, segmap: torch.Tensor | LabelMap, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+        """``relu(mlp_shared(m))`` for the map nearest-resized to ``size``: ``[B, hidden, *size]``."""
+        if isinstance(segmap, LabelMap):
+            return F.relu(conv_labels(self.mlp_shared[0], segmap.resized(size)))
+        return self.mlp_shared(F.interpolate(segmap, size=size, mode="nearest"))
 
-    def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
+    def modulation(
+        self, segmap: torch.Tensor | LabelMap, size: tuple[int, int] | torch.Size
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(gamma, beta)``, each ``[B, norm_nc, *size]``, predicted from the segmentation map at ``size``."""
+        return fused_pair(self.mlp_gamma, self.mlp_beta, self.shared(segmap, size), self.fuse_gamma_beta)
+
+    def forward(self, x: torch.Tensor, segmap: torch.Tensor | LabelMap) -> torch.Tensor:
         normalized = getattr(self, self.norm_attr)(x)
         gamma, beta = self.modulation(segmap, x.shape[2:])
         return normalized * (1 + gamma) + beta
 
 
+def fused_pair(
+    conv_a: nn.Conv2d, conv_b: nn.Conv2d, x: torch.Tensor, fuse: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(conv_a(x), conv_b(x))``; with ``fuse`` as one convolution over the concatenated weights.
+
+    The two convolutions must have the same geometry (SPADE's γ/β, SEAN's and RESAIL's style γ/β). The
+    outputs are channel slices of one tensor; gradients reach both modules' own parameters.
+    """
+    if not fuse or conv_a._forward_pre_hooks or conv_b._forward_pre_hooks:
+        return conv_a(x), conv_b(x)
+    weight = torch.cat([conv_a.weight, conv_b.weight])
+    bias = None if conv_a.bias is None or conv_b.bias is None else torch.cat([conv_a.bias, conv_b.bias])
+    if (conv_a.bias is None) != (conv_b.bias is None):
+        return conv_a(x), conv_b(x)
+    out = conv_a._conv_forward(x, weight, bias)
+    return out[:, : conv_a.out_channels], out[:, conv_a.out_channels :]
+
+
+class FP32SpectralNorm(SpectralNorm):
+    """torch's hook-based spectral norm whose power iteration runs in float32 under autocast.
+
+    Under ``torch.autocast`` the ``mv``/``dot`` of the power iteration would run in bfloat16/float16; the
+    official models were trained with it in float32, so the hook leaves autocast for it (issue 17).
+    Same keys (``weight_orig``, ``weight_u``, ``weight_v``) and the same values without autocast.
+    """
+
+    def __call__(self, module: nn.Module, inputs: object) -> None:
+        device = getattr(module, self.name + "_orig").device.type
+        if torch.is_autocast_enabled(device):
+            with torch.autocast(device_type=device, enabled=False):
+                super().__call__(module, inputs)
+        else:
+            super().__call__(module, inputs)
+
+
 def spectral_conv(conv: nn.Module, enabled: bool = True) -> nn.Module:
-    """Wrap with the classic hook-based spectral norm (keys ``weight_orig/_u/_v``, as the releases)."""
-    return spectral_norm(conv) if enabled else conv
+    """Wrap with the classic hook-based spectral norm (keys ``weight_orig/_u/_v``, as the releases).
+
+    The hook is a :class:`FP32SpectralNorm` (still an ``isinstance`` of torch's ``SpectralNorm``, so
+    ``remove_spectral_norm`` and the state_dict hooks work as before).
+    """
+    if not enabled:
+        return conv
+    conv = spectral_norm(conv)
+    for hook in conv._forward_pre_hooks.values():
+        if type(hook) is SpectralNorm:
+            hook.__class__ = FP32SpectralNorm
+    return conv
 
 
 def instance_norm_conv(conv: nn.Conv2d, *, spectral: bool = True) -> nn.Sequential:

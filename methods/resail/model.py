@@ -25,7 +25,9 @@ from methods.base import METHODS, preset
 from methods.common.discriminator import MultiscaleDiscriminator
 from methods.common.labels import dontcare_channel_first, instance_edges, one_hot, spade_ids
 from methods.common.losses import feature_matching_loss, gan_loss
-from methods.common.normalization import SPADE, ParamFreeNorm, instance_norm_conv
+from methods.common.normalization import SPADE, ParamFreeNorm, fused_pair, instance_norm_conv
+from methods.common.onehot import LabelMap, conv_labels, resize_labels
+from methods.common.perf import apply_speed_options
 from methods.resail.distortion import distorted_ground_truth
 from methods.resail.retrieval import (
     Retrieval,
@@ -111,6 +113,10 @@ class SIN(SPADE):
     both AdaINs take their scale/shift from the globally pooled label map (``conv_s``, ``conv_s2``).
     SPADE branch: ``mlp_shared`` → ``mlp_gamma``/``mlp_beta`` (inherited). The two are blended by the
     learnable ``sigmoid(blending_gamma)``/``sigmoid(blending_beta)``, then modulate the param-free norm.
+
+    With a :class:`~methods.common.onehot.LabelMap` the label convolutions are gathers: ``mlp_shared``, and
+    ``conv_s`` followed by the global average pool as one gather-mean (no ``conv_s`` output map is formed).
+    With ``fuse_gamma_beta`` each γ/β pair is one convolution over the concatenated weights.
     """
 
     def __init__(
@@ -142,21 +148,30 @@ class SIN(SPADE):
         self.conv_gamma = nn.Conv2d(L, norm_nc, kernel_size=kernel, padding=pw)
         self.conv_beta = nn.Conv2d(L, norm_nc, kernel_size=kernel, padding=pw)
 
-    def forward(self, x: torch.Tensor, segmap: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, segmap: torch.Tensor | LabelMap, guidance: torch.Tensor
+    ) -> torch.Tensor:
+        """``x`` [B, norm_nc, H, W] modulated by the label map (dense or :class:`LabelMap`) and ``guidance``
+        [B, 3, h, w] (bilinearly resized to ``x``)."""
         normalized = self.param_free_norm(x)
         size = x.shape[2:]
         guide = F.interpolate(guidance, size=size, mode="bilinear", align_corners=False)
-        seg = F.interpolate(segmap, size=size, mode="nearest")
+        seg = resize_labels(segmap, size)
         L = self.style_length  # noqa: N806
-        c1 = self.pool_s(self.conv_s(seg))
+        if isinstance(seg, LabelMap):
+            c1 = conv_labels(self.conv_s, seg, reduce="mean")
+        else:
+            c1 = self.pool_s(self.conv_s(seg))
         c2 = self.conv_s2(c1)
         f = self.relu1(self.adaIn1(self.conv1(guide), c1[:, :L], c1[:, L:]))
         f = self.relu2(self.adaIn2(self.conv2(f), c2[:, :L], c2[:, L:]))
         middle = self.conv3(f)
-        actv = self.mlp_shared(seg)
+        actv = self.shared(seg, size)
+        gamma_g, beta_g = fused_pair(self.conv_gamma, self.conv_beta, middle, self.fuse_gamma_beta)
+        gamma_m, beta_m = fused_pair(self.mlp_gamma, self.mlp_beta, actv, self.fuse_gamma_beta)
         a_g, a_b = torch.sigmoid(self.blending_gamma), torch.sigmoid(self.blending_beta)
-        gamma = a_g * self.conv_gamma(middle) + (1 - a_g) * self.mlp_gamma(actv)
-        beta = a_b * self.conv_beta(middle) + (1 - a_b) * self.mlp_beta(actv)
+        gamma = a_g * gamma_g + (1 - a_g) * gamma_m
+        beta = a_b * beta_g + (1 - a_b) * beta_m
         return normalized * (1 + gamma) + beta
 
 
@@ -333,6 +348,7 @@ class RESAILMethod(SPADEMethod):
             spade_hidden=cfg.spade_hidden,
             style_length=cfg.style_length,
             conv_s_padding=cfg.conv_s_padding,
+            onehot_nc=_label_nc(cfg, self.spec.num_classes) + int(cfg.contain_dontcare_label),
         )
         netD = SesameMultiscaleDiscriminator(
             nc + 3, num_D=cfg.num_D, ndf=cfg.ndf, n_layers=cfg.n_layers_D, spectral=cfg.spectral_D
@@ -341,7 +357,9 @@ class RESAILMethod(SPADEMethod):
             init_weights(net, cfg.init_type, cfg.init_variance)
         self.database: SegmentDB | None = None
         self.seg_net: nn.Module | None = None
-        return {"netG": netG, "netD": netD}
+        nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
+        apply_speed_options(nets, cfg, self.name)
+        return nets
 
     def set_segmenter(self, net: nn.Module) -> None:
         """Frozen segmenter for ``segloss``: maps images in [-1, 1] to class logits ``[B, C, h, w]``."""
