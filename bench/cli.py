@@ -189,13 +189,15 @@ _DATASET_SET = click.option("--set", "overrides", multiple=True, metavar="KEY=VA
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @_DATASET_SET
 @click.option("--json", "as_json", is_flag=True)
-def data_check(dataset: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
+@click.option("--split", type=click.Choice(["train", "val", "all"]), default="all", show_default=True,
+              help="Scan one split only (a large training split takes a while).")
+def data_check(dataset: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool, split: str) -> None:
     """Counts, sizes, decoded formats and conversions, label histogram, unknown ids and unpaired files of each split."""
     from bench.api import dataset_for
     from bench.datasets import check_split
 
     spec, root = dataset_for(dataset, data_root, parse_kv(overrides))
-    summaries = {split: check_split(root, split, spec) for split in ("train", "val")}
+    summaries = {sp: check_split(root, sp, spec) for sp in (("train", "val") if split == "all" else (split,))}
     if as_json:
         click.echo(json.dumps({k: v.to_dict() for k, v in summaries.items()}, indent=2, default=str))
     else:
@@ -560,19 +562,46 @@ def weights_import(name: str, path: Path) -> None:
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--force", is_flag=True)
 @click.option("--device", default=None)
+@click.option("--launcher", type=click.Choice(["local", "slurm"]), default=None,
+              help="Run each uncached cell as its own job via submitit: local processes, or Slurm jobs (one array). "
+                   "Default: one after the other in this process.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Cells running at once (local processes; Slurm array tasks).")
+@click.option("--partition", default=None, help="Slurm partition (default: the cluster's).")
+@click.option("--gpus-per-job", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Slurm: GPUs per cell, one task each (>1: the cell trains with DDP).")
+@click.option("--time-limit", default="3-00:00:00", show_default=True, metavar="[D-]HH:MM:SS|MIN",
+              help="Time limit of each job (Slurm --time; local jobs are stopped after it too).")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="Slurm --cpus-per-task.")
+@click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",
+              help="Any other sbatch option, e.g. --slurm-arg account=lab --slurm-arg qos=high; repeatable.")
+@click.option("--launcher-folder", type=click.Path(path_type=Path), default=None,
+              help="submitit's folder: job scripts and logs (default: RESULTS/submitit).")
 def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tuple[str, ...], grid: tuple[str, ...],
                more_grid: tuple[str, ...], seed: int, seeds: str | None, results: Path, force: bool,
-               device: str | None) -> None:
+               device: str | None, launcher: str | None, jobs: int, partition: str | None, gpus_per_job: int,
+               time_limit: str, cpus_per_task: int | None, slurm_args: tuple[str, ...],
+               launcher_folder: Path | None) -> None:
     """Run the cartesian GRID of config values (each cell a cached run) and record it for `bench report`.
 
     Grid axes come from --grid options and from trailing FIELD=V1,V2 arguments alike:
-    `--grid noise=on,off downsampling=on,off` is a 2x2 grid.
+    `--grid noise=on,off downsampling=on,off` is a 2x2 grid. With --launcher local|slurm every uncached cell
+    is its own job (submitit), up to --jobs at once; cached cells are skipped.
     """
     from bench import api
 
+    run_with = None
+    if launcher is not None:
+        from bench.launchers import Launcher, parse_slurm_args, parse_time_limit
+
+        run_with = Launcher(launcher, launcher_folder or results / "submitit", jobs=jobs, partition=partition,
+                            gpus_per_job=gpus_per_job, time_min=parse_time_limit(time_limit),
+                            cpus_per_task=cpus_per_task, slurm_args=parse_slurm_args(slurm_args))
+    elif jobs != 1 or partition or slurm_args:
+        raise BenchError("--jobs, --partition and --slurm-arg go with --launcher local|slurm")
     path, records = api.ablate(method, dataset, api.parse_grid((*grid, *more_grid)), data_root=data_root,
                                overrides=parse_kv(overrides), seed=seed, results=results, force=force, device=device,
-                               seeds=api.parse_seeds(seeds))
+                               seeds=api.parse_seeds(seeds), launcher=run_with)
     for rec in records:
         click.echo(rec.summary())
     click.echo(f"ablation manifest: {path}")

@@ -394,3 +394,14 @@ def test_data_check_fails_on_a_broken_tree(key: str, breakage: str, clean_trees:
     if breakage == "wrong size":
         assert label.name in line
         assert any(w in line for w in ("does not match", "does not divide", "differs from")), line
+
+
+def test_data_check_one_split_and_the_ade20k_shift(clean_trees: dict[str, Path]) -> None:
+    root = clean_trees[next(k for k in LAYOUTS if LAYOUTS[k][0] == "ade20k")]
+    result = CliRunner().invoke(cli, ["data", "check", "--dataset", "ade20k", "--data-root", str(root),
+                                      "--split", "val"])
+    assert result.exit_code == 0, result.output
+    assert "val (" in result.output and "train (" not in result.output and result.output.count("  OK") == 1
+    assert "shifted from the file values" in result.output and "1..150 -> v - 1" in result.output
+    bad = CliRunner().invoke(cli, ["data", "check", "--dataset", "ade20k", "--data-root", str(root), "--split", "test"])
+    assert bad.exit_code == 2 and "'test' is not one of" in bad.output and "Traceback" not in bad.output  # click usage

@@ -82,6 +82,8 @@ class LayoutSummary(SplitSummary):
     """:class:`~bench.datasets.custom.SplitSummary` plus the layout it scanned and a text form."""
 
     layout: str = "custom"
+    #: how the histogram's ids relate to the file values, when the layout shifts them (ADE20K: v -> v - 1)
+    id_mapping: str = ""
 
     def first_problem(self) -> str:
         """The line ``bench data check`` fails with: the first problem, else the first unpaired file."""
@@ -105,6 +107,9 @@ class LayoutSummary(SplitSummary):
         ]
         total = sum(self.label_histogram.values()) or 1
         top = sorted(self.label_histogram.items(), key=lambda kv: -kv[1])[:10]
+        if self.id_mapping:
+            lines.append(f"  label ids below are dataset ids, shifted from the file values ({self.id_mapping}); "
+                         "unknown ids are file values")
         lines.append(
             f"  label ids ({len(self.label_histogram)} present): "
             + ", ".join(f"{k}: {100 * v / total:.1f}%" for k, v in top)
@@ -324,7 +329,7 @@ class LayoutDataset(Dataset[Sample]):
         lst = ds.listing
         summary = LayoutSummary(root=str(ds.root), split=split, layout=cls.layout, unpaired=list(lst.unpaired),
                                 n_images=lst.n_images, n_labels=lst.n_labels, n_instances=lst.n_instances,
-                                n_pairs=len(lst.samples))
+                                n_pairs=len(lst.samples), id_mapping=str((spec.extra or {}).get("label_files", "")))
         sizes: Counter[str] = Counter()
         hist: Counter[int] = Counter()
         unknown: Counter[int] = Counter()
