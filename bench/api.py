@@ -401,8 +401,9 @@ def data_fingerprint(splits: dict[str, Any]) -> dict[str, Any]:
 
 def run(method: str, dataset: str, *, data_root: str | Path | None = None, checkpoint: str | Path | None = None,
         overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
-        force: bool = False, device: str | None = None, progress: bool = True, batch_size: int = 16,
-        fid_layer: str = "2048", protocol: str = "native", metrics: str | tuple[str, ...] | None = None,
+        force: bool = False, cached_only: bool = False, device: str | None = None, progress: bool = True,
+        batch_size: int = 16, fid_layer: str = "2048", protocol: str = "native",
+        metrics: str | tuple[str, ...] | None = None,
         bootstrap: int | None = None, diversity: int = 0) -> RunRecord:
     """Train (or load ``checkpoint``) → generate the validation set → evaluate → one RunRecord.
 
@@ -475,6 +476,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     if not force and (existing := store.get(rid)) is not None:
         log.info("cache hit: %s", store.path(rid))
         return existing
+    if cached_only:  # cached_run(): the inputs have no record yet; nothing is done
+        raise _NotCached(rid)
 
     # preflight: everything that can fail is checked before training, generation and evaluation
     t = time.perf_counter()
@@ -553,6 +556,20 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
     return ctx.broadcast(record) if ctx.enabled else record
 
 
+class _NotCached(Exception):
+    """``run(..., cached_only=True)`` found no record of its inputs."""
+
+
+def cached_run(method: str, dataset: str, **kwargs: Any) -> RunRecord | None:
+    """The stored record :func:`run` would return for these arguments without recomputing, or None: the inputs
+    are resolved and hashed, nothing is trained, generated or evaluated (how ``bench ablate --launcher`` finds the
+    cells to submit). ``force=True`` gives None."""
+    try:
+        return run(method, dataset, cached_only=True, **kwargs)
+    except _NotCached:
+        return None
+
+
 def eval_images(dataset: str, images: str | Path, name: str, **kwargs: Any) -> RunRecord:
     """Score a folder of images made by any model; one ``external`` record (see
     :func:`bench.external.evaluate_images` for the arguments, the protocol and the errors)."""
@@ -614,8 +631,13 @@ def parse_grid(items: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
 def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: str | Path | None = None,
            overrides: dict[str, Any] | None = None, seed: int = 0, results: str | Path = "results",
            force: bool = False, device: str | None = None, progress: bool = True,
-           fid_layer: str = "2048", seeds: list[int] | None = None) -> tuple[Path, list[RunRecord]]:
+           fid_layer: str = "2048", seeds: list[int] | None = None,
+           launcher: Any = None) -> tuple[Path, list[RunRecord]]:
     """Run every cell of the cartesian ``grid`` (each an ordinary cached run record) and write a manifest.
+
+    With a ``launcher`` (:class:`bench.launchers.Launcher`: ``local`` processes or ``slurm`` jobs via submitit)
+    every cell without a record becomes its own job and cached cells are skipped; the records land in the same
+    run store. Without one, the cells run one after the other in this process.
 
     With ``seeds`` every cell is trained once per seed (each an ordinary cached run); the manifest then
     lists each cell's ``run_ids`` in seed order (``run_id`` stays the first, for older readers), and the
@@ -639,12 +661,16 @@ def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: 
         spec = setup(method, dataset, data_root=data_root, overrides={**base, **dict(zip(keys, combo))}).spec
     cells, records = [], []
     seed_list = list(seeds) if seeds else [seed]
+    calls = {(combo, sd): {"method": method, "dataset": dataset, "data_root": data_root,
+                           "overrides": {**base, **dict(zip(keys, combo))}, "seed": sd, "results": results,
+                           "force": force, "device": device, "fid_layer": fid_layer}
+             for combo in itertools.product(*(grid[k] for k in keys)) for sd in seed_list}
+    done = _ablate_with(launcher, calls, keys) if launcher is not None else {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         cell = dict(zip(keys, combo))
         ids = []
         for sd in seed_list:
-            rec = run(method, dataset, data_root=data_root, overrides={**base, **cell}, seed=sd, results=results,
-                      force=force, device=device, progress=progress, fid_layer=fid_layer)
+            rec = done.get((combo, sd)) or run(**calls[combo, sd], progress=progress)
             records.append(rec)
             ids.append(rec.run_id)
         cells.append({"label": " ".join(f"{k}={v}" for k, v in cell.items()), "set": cell, "run_id": ids[0],
@@ -658,3 +684,22 @@ def ablate(method: str, dataset: str, grid: dict[str, list[str]], *, data_root: 
     path = Path(results) / "ablations" / f"{method}-{spec.name}-{name}.json"
     atomic_write_text(path, json.dumps(manifest, indent=2))
     return path, records
+
+
+def _ablate_with(launcher: Any, calls: dict[Any, dict[str, Any]], keys: list[str]) -> dict[Any, RunRecord]:
+    """The cells' records through ``launcher``: cached ones read, the others each run as a job."""
+    from bench.launchers import run_cells
+
+    done: dict[Any, RunRecord] = {}
+    todo = []
+    for key, kw in calls.items():
+        rec = cached_run(**kw)
+        if rec is None:
+            todo.append(key)
+        else:
+            done[key] = rec
+    labels = [" ".join(f"{k}={v}" for k, v in zip(keys, combo)) + f" seed={sd}" for combo, sd in todo]
+    log.info("%d cell(s) cached, %d to run with the %s launcher", len(done), len(todo), launcher.kind)
+    for key, rec in zip(todo, run_cells(launcher, [calls[k] for k in todo], labels)):
+        done[key] = rec
+    return done
