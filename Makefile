@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test test-fast test-slow lint check
+.PHONY: setup run test test-fast test-slow test-browser lint check
 
 setup: $(VENV)/.installed
 
@@ -17,14 +17,18 @@ run: setup
 	$(BIN)/bench run --method spade --dataset synthetic
 	$(BIN)/bench report --out results/report
 
-## test: everything CI runs: the default suite (< 10 min), the slow suite, and the metric-drift check
-test: setup test-fast test-slow check
+## test: everything CI runs: the default suite (< 10 min), the slow suite, the browser test, and the metric-drift check
+test: setup test-fast test-slow test-browser check
 
 test-fast: setup
 	$(BIN)/pytest
 
 test-slow: setup
 	$(BIN)/pytest -m "slow and not gpu" || [ $$? -eq 5 ]
+
+## test-browser: the report opened in headless Chromium (needs the `chromium` package; .ci/run installs it)
+test-browser: setup
+	$(BIN)/pytest -m browser
 
 check: setup
 	$(BIN)/bench check --baseline baselines/spade_synthetic.json --results results/ci

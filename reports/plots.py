@@ -58,8 +58,7 @@ def confusion_svg(conf: np.ndarray, class_names: Sequence[str], title: str) -> b
     side = min(max(3.2, 0.32 * k + 1.6), 14.0)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(side + 0.8, side))
-        cmap = matplotlib.colormaps["Blues"].copy()
-        cmap.set_bad("#dddddd")
+        cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#dddddd")
         im = ax.imshow(np.ma.masked_invalid(norm), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
         tick_fs = 8 if k <= 20 else max(3, int(8 - (k - 20) / 20))
         ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=tick_fs)

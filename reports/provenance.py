@@ -79,9 +79,11 @@ def provenance(r: RunRecord, label: str) -> dict[str, Any]:
     rows += [(f"protocol: {k}", v) for k, v in _flat(r.protocol or {})]
     ivs = r.intervals or {}
     if ivs:
-        methods = sorted({f"{v.get('method')} (B={v.get('n_resamples')}, seed {v.get('seed')})" for v in ivs.values()
-                          if isinstance(v, dict)})
-        rows.append(("intervals (95%)", "; ".join(methods)))
+        kinds: dict[str, list[str]] = {}
+        for m, v in sorted(ivs.items()):
+            if isinstance(v, dict):
+                kinds.setdefault(_interval_kind(v), []).append(m)
+        rows.append(("intervals (95%)", "; ".join(f"{k}: {', '.join(ms)}" for k, ms in kinds.items())))
     if r.extra.get("n_images"):
         rows.append(("images scored", str(r.extra["n_images"])))
     return {"run_id": r.run_id, "label": label, "anchor": f"run-{r.run_id}", "rows": [(k, v) for k, v in rows if v]}

@@ -370,11 +370,17 @@ def per_image_loader(results: str | Path) -> Any:
     return load
 
 
-def _markdown(t: Table) -> str:
+def _markdown(t: Table, *, notes_first: bool = False) -> str:
+    """The table in Markdown (``tabulate`` when installed, else pandas' text), with its protocol and notes
+    after it, or, with ``notes_first``, as a quote before its title (``tables.md``: each table then ends
+    its section, so a script can read its rows up to the next title)."""
     frame = t.frame(marks=True)
     body = frame.to_markdown() if _has_tabulate() else frame.to_string()
-    notes = "".join(f"\n{n}" for n in ([t.protocol] if t.protocol else []) + t.notes)
-    return f"### {t.title}\n\n{body}\n{notes}\n"
+    notes = ([t.protocol + "."] if t.protocol else []) + t.notes
+    if notes_first:
+        quote = "\n>\n".join(f"> {n}" for n in notes)
+        return (quote + "\n\n" if quote else "") + f"### {t.title}\n\n{body}\n"
+    return f"### {t.title}\n\n{body}\n" + "".join(f"\n{n}\n" for n in notes)
 
 
 def export_table(results: str | Path, fmt: str, table: str | None = None) -> str:
@@ -448,7 +454,7 @@ def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all
                                                                   device=device)) is not None]
     confusions, curves = figures(data["groups"], target, Path(results))
     labels = {r.run_id: g.row_label() for gs in data["groups"].values() for g in gs for r in g.records}
-    tables = data["main"] + data["recon"] + data["ablation"] + data["perclass"]
+    tables = data["main"] + data["recon"] + data["perclass"] + data["ablation"]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
@@ -462,7 +468,7 @@ def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all
     for i, t in enumerate(tables):
         target.write_text(f"table{i + 1}-{t.dataset}.csv", t.frame().to_csv())
         target.write_text(f"tables/{t.slug}.tex", table_latex(t))
-        md.append(_markdown(t))
+        md.append(_markdown(t, notes_first=True))
     target.write_text("index.csv", data["index"].to_csv(index=False))
     target.write_text("tables.md", "\n".join(md))
     html_path = target.write_text("index.html", html)
