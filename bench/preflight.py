@@ -241,10 +241,11 @@ def check_shapes(method: Any, val: Any = None, *, train: Any = None, seed: int =
                  batch_size: int | None = None) -> None:
     """One generator forward pass per split: the output has the label map's size, norms are defined.
 
-    Runs in evaluation mode under ``torch.no_grad`` with the RNG state restored afterwards, so it changes
-    neither the networks (running statistics, spectral-norm vectors) nor the random stream of the run.
-    With ``train`` the training loss is also evaluated once (generator and discriminator forward), so
-    norm layers of the discriminator are probed too.
+    Runs under ``torch.no_grad`` (validation in evaluation mode, training in train mode, as the trainer
+    prepares its batches) and restores every network's state (running statistics, spectral-norm vectors),
+    its train/eval mode and the RNG state afterwards, so it changes neither the networks nor the random
+    stream of the run. With ``train`` the training loss is also evaluated once on up to two samples
+    (generator and discriminator forward), so norm layers of the discriminator are probed too.
 
     Args:
         method: A built :class:`methods.base.Method`.
@@ -268,15 +269,18 @@ def check_shapes(method: Any, val: Any = None, *, train: Any = None, seed: int =
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             method.train_mode(False)
-            cases = [("validation", val[0])] if val is not None else []
-            if train is not None:
-                cases.append(("training", train[0, aug_seed(seed, 0, 0)]))
-            for split, sample in cases:
-                batch = collate([sample])
-                want = tuple(sample["label"].shape[-2:])
+            cases = [("validation", [val[0]])] if val is not None else []
+            if train is not None:  # two samples when the batch has them: BatchNorm in train mode needs > 1 value
+                k = max(1, min(bs, 2, len(train)))
+                cases.append(("training", [train[j, aug_seed(seed, 0, j)] for j in range(k)]))
+            for split, samples in cases:
+                batch = collate(samples)
+                want = tuple(samples[0]["label"].shape[-2:])
                 try:
+                    # training batches are prepared as the trainer does (RESAIL distorts the ground truth there)
+                    method.train_mode(split == "training")
                     data = method.prepare(batch)
-                    out = method.generate(data, [0])
+                    out = method.generate(data, list(range(len(samples))))
                     if split == "training":
                         with _norm_probe(method.nets, bs, found):
                             method.generator_loss(data)

@@ -393,8 +393,8 @@ class RESAILMethod(SPADEMethod):
                 root = folder.parent
         if root is None or not (root / "train_label").is_dir():
             raise ConfigError(
-                "RESAIL needs its retrieval database: set method.database, or --set database_root=DATASET_ROOT "
-                "(a dataset in the custom layout with train_label/), or run `bench resail index --dataset D`"
+                "RESAIL needs the retrieval database of a training split: call method.bind_data(DATA_ROOT) "
+                "(`bench train/run/generate` do, for any layout), or --set database_root=DATASET_ROOT"
             )
         self.database = database_for(self.cfg, self.spec, root, device=self._retrieval_device())
         return self.database
@@ -404,11 +404,16 @@ class RESAILMethod(SPADEMethod):
         return super().reads_instances() or bool(self.spec.has_instances)
 
     def bind_data(self, train_root: Any, *, train_set: Any = None, progress: bool = True) -> None:
-        """Load (or build once, cached) the retrieval database of ``train_root``'s train split, any layout."""
+        """Load (or build once, cached) the retrieval database of ``train_root``'s train split, any layout,
+        and remember the split's label files, so a training sample never retrieves its own segments."""
         if self.database is None:
+            from bench.datasets import open_split
+
             root = Path(self.cfg.database_root) if self.cfg.database_root else Path(train_root)
             self.database = database_for(self.cfg, self.spec, root, device=self._retrieval_device(),
                                          progress=progress)
+            listing = open_split(self.spec, root, "train")
+            self._indexed_labels = {str(Path(smp.label).resolve()) for smp in getattr(listing, "samples", [])}
 
     def before_generate(self, batches: Any) -> None:
         """Load the database of the dataset being generated from, when it is in the custom layout."""
@@ -418,10 +423,19 @@ class RESAILMethod(SPADEMethod):
                 self.database = database_for(self.cfg, self.spec, root, device=self._retrieval_device())
 
     def _exclusions(self, db: SegmentDB, batch: dict[str, Any], n: int) -> list[int]:
-        """Per sample, the database image it is (so it cannot retrieve its own segments), or -1."""
+        """Per sample, the database image it is (so it cannot retrieve its own segments), or -1.
+
+        A sample is a database image when its label file is one the database indexed: the files listed by
+        :meth:`bind_data` (any layout), else ``ROOT/<split>_label/`` of the custom layout.
+        """
         root, split = db.meta.get("root"), db.meta.get("split", "train")
         paths, ids = batch.get("path"), batch.get("id")
-        if not root or not paths or not ids:
+        if not paths or not ids:
+            return [-1] * n
+        indexed = getattr(self, "_indexed_labels", None)
+        if indexed:
+            return [db.source_index(str(i)) if str(Path(p).resolve()) in indexed else -1 for p, i in zip(paths, ids)]
+        if not root:
             return [-1] * n
         label_dir = Path(root) / f"{split}_label"
         return [

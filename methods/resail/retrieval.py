@@ -504,8 +504,8 @@ class SegmentDB:
                 meta = json.loads(str(z["meta"]))
                 if meta.get("version") != DB_VERSION:
                     raise DataError(
-                        f"{path}: RESAIL database version {meta.get('version')} != {DB_VERSION}; delete it and "
-                        "rebuild with `bench resail index`"
+                        f"{path}: RESAIL database version {meta.get('version')} != {DB_VERSION}; rebuild it with "
+                        "`bench resail index --dataset D --rebuild`"
                     )
                 n = int(z["crop_mask_len"])
                 return cls(
