@@ -54,10 +54,10 @@ def figures(groups_of: dict[str, list[RowGroup]], out: OutputDir, results: Path)
             if mats and len({m.shape for m in mats}) == 1:
                 conf = sum(mats[1:], mats[0])
                 names = class_names(g.newest, conf.shape[0])
-                title = g.row_label() + (f" (summed over {len(mats)} seeds)" if len(mats) > 1 else "")
+                title = g.short_label() + (", summed" if len(mats) > 1 else "")
                 src = f"plots/{d}-confusion-{_tag(g.label)}.svg"
                 out.write_bytes(src, confusion_svg(conf, names, title))
-                confusions.append({"dataset": d, "label": g.row_label(), "src": src})
+                confusions.append({"dataset": d, "label": g.short_label(), "src": src})
             if g.newest.kind == "external":
                 continue
             logs = [(r, read_log(p)) for r in g.records if (p := train_log_of(r, results)) is not None]
@@ -67,12 +67,12 @@ def figures(groups_of: dict[str, list[RowGroup]], out: OutputDir, results: Path)
                 why = ("loaded from a checkpoint: no training log" if ckpt not in (None, "trained")
                        else "no training log (trained before sisbench wrote train_log.jsonl, or its work folder "
                             "was removed)")
-                curves.append({"dataset": d, "label": g.row_label(), "src": None, "why": why})
+                curves.append({"dataset": d, "label": g.short_label(), "src": None, "why": why})
                 continue
             series = [(f"seed {r.seed}" if len(g.records) > 1 else "", e) for r, e in logs]
             src = f"plots/{d}-curves-{_tag(g.label)}.svg"
-            out.write_bytes(src, curves_svg(series, g.row_label()))
-            curves.append({"dataset": d, "label": g.row_label(), "src": src, "why": None})
+            out.write_bytes(src, curves_svg(series, g.short_label()))
+            curves.append({"dataset": d, "label": g.short_label(), "src": src, "why": None})
     return confusions, curves
 
 

@@ -85,7 +85,7 @@ def perclass_table(dataset: str, title: str, groups: Sequence[RowGroup]) -> dict
                    [None] * k)
     names = class_names(runs[0][0].newest, k)
     worst = [set(worst_classes(iou, ceiling)) for _, iou in runs]
-    columns = [{"name": f"run{j}", "label": g.row_label(), "arrow": "↑"} for j, (g, _) in enumerate(runs)]
+    columns = [{"name": f"run{j}", "label": g.short_label(), "arrow": "↑"} for j, (g, _) in enumerate(runs)]
     columns.append({"name": "ceiling", "label": "real images (ceiling)", "arrow": "↑"})
     rows = []
     for c in range(k):

@@ -453,7 +453,7 @@ def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all
             styles += [s for grp in groups if (s := G.style_grid(grp, d, ids, target, Path(results), labels=labels,
                                                                   device=device)) is not None]
     confusions, curves = figures(data["groups"], target, Path(results))
-    labels = {r.run_id: g.row_label() for gs in data["groups"].values() for g in gs for r in g.records}
+    labels = {r.run_id: g.label for gs in data["groups"].values() for g in gs for r in g.records}
     tables = data["main"] + data["recon"] + data["perclass"] + data["ablation"]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))

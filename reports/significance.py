@@ -73,6 +73,10 @@ class RowGroup:
     def seeds(self) -> list[int]:
         return [r.seed for r in self.records]
 
+    def short_label(self) -> str:
+        """``label``, plus ``(seeds 0, 1, 2)`` for a row over several seeds (column headers, figure titles)."""
+        return self.label if len(self.records) < 2 else f"{self.label} (seeds {', '.join(map(str, self.seeds))})"
+
     def row_label(self) -> str:
         """``label``, plus ``(mean ± sd over seeds 0, 1, 2; n=3)`` for a row over several seeds."""
         if len(self.records) < 2:
