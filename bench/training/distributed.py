@@ -242,7 +242,7 @@ def check_resume(ckpt: dict[str, Any], path: Any, batch_size: int, ctx: Dist) ->
             "processes (torchrun --nproc_per_node N, or bench train --nproc N)"
         ), ctx)
     norm = (ckpt.get("config") or {}).get("param_free_norm")
-    if norm == "batch" or (norm == "syncbatch" and info.get("backend") != "nccl"):
+    if ctx.is_main and (norm == "batch" or (norm == "syncbatch" and info.get("backend") != "nccl")):
         log.warning("%s: trained with per-process BatchNorm over %d samples; resuming with %d process(es) "
                     "normalises over %d", path, stored // max(was, 1), ctx.world_size, batch_size // ctx.world_size)
     log.info("%s: resuming a %d-process checkpoint with %d process(es), global batch %d", path, was,
@@ -268,6 +268,15 @@ def first_bad(found: tuple[str, str] | None, ctx: Dist) -> tuple[str, str]:
     return "a tensor", "non-finite"
 
 
+def local_rng(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's RNG state for this machine: the CUDA states of devices it does not have dropped (a
+    checkpoint of an 8-GPU node resumes on one GPU, or on CPU)."""
+    if "cuda" not in state:
+        return state
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {**state, "cuda": list(state["cuda"])[:n]} if n else {k: v for k, v in state.items() if k != "cuda"}
+
+
 def sync_batchnorm(method: Any, trained: Sequence[str], ctx: Dist) -> list[str]:
     """Convert the BatchNorm layers of the trained networks to :class:`torch.nn.SyncBatchNorm` where the
     configuration says ``param_free_norm="syncbatch"`` and the networks are on an accelerator.
@@ -279,9 +288,10 @@ def sync_batchnorm(method: Any, trained: Sequence[str], ctx: Dist) -> list[str]:
     if not ctx.enabled or getattr(method.cfg, "param_free_norm", None) != "syncbatch":
         return []
     if method.device.type == "cpu":
-        log.warning("param_free_norm=syncbatch: torch's SyncBatchNorm needs an accelerator, so on CPU each of "
-                    "the %d processes normalises over its own %d samples (--set param_free_norm=instance is "
-                    "batch-independent)", ctx.world_size, method.cfg.batch_size // ctx.world_size)
+        if ctx.is_main:
+            log.warning("param_free_norm=syncbatch: torch's SyncBatchNorm needs an accelerator, so on CPU each of "
+                        "the %d processes normalises over its own %d samples (--set param_free_norm=instance is "
+                        "batch-independent)", ctx.world_size, method.cfg.batch_size // ctx.world_size)
         return []
     done = []
     for name in trained:

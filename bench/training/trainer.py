@@ -298,7 +298,7 @@ def train(
         for k, s in scalers.items():
             if k in ckpt.get("scalers", {}):
                 s.load_state_dict(ckpt["scalers"][k])
-        set_rng_state(ckpt["rng"])
+        set_rng_state(distributed.local_rng(ckpt["rng"]))  # the CUDA states of the devices this machine has
         start = int(ckpt["iteration"])
         saved_at = start
         log.info("resumed from %s at iteration %d", ckpt_path, start)
