@@ -72,7 +72,7 @@ def _syncbn_worker(rank: int, world: int, port: int, cfg: SPADEConfig, root: str
 def test_syncbatchnorm_under_ddp_equals_batchnorm_over_the_global_batch(cuda: torch.device, data: Path,
                                                                          tmp_path: Path) -> None:
     """2 ranks x batch 2 with param_free_norm=syncbatch (NCCL, one GPU each) normalise over the global batch of 4,
-    so 2 SGD steps give the weights of 1 process x batch 4 with plain BatchNorm, to float32 rounding (1e-4 of the
+    so 2 SGD steps give the weights of 1 process x batch 4 with plain BatchNorm, to float32 rounding (5e-4 of the
     update, as the CPU test; SGD for the reason given in tests/test_ddp_training.py)."""
     import torch.multiprocessing as mp
 
@@ -94,7 +94,7 @@ def test_syncbatchnorm_under_ddp_equals_batchnorm_over_the_global_batch(cuda: to
     for k in a:
         if a[k].is_floating_point() and "running" not in k:
             d_one, d_two = a[k].double() - init[k].double(), b[k].double() - init[k].double()
-            assert float((d_one - d_two).abs().max()) <= 1e-4 * float(d_one.abs().max()) + 1e-7, k
+            assert float((d_one - d_two).abs().max()) <= 5e-4 * float(d_one.abs().max()) + 1e-7, k
 
 
 def test_cuda_generation_and_evaluation_agree_with_cpu(cuda: torch.device, data: Path, tmp_path: Path,

@@ -3,9 +3,11 @@ after a killed rank, and the runs the spawned ranks share.
 
 Equivalence tolerance. 2 ranks x batch 2 and 1 process x batch 4 compute the same gradient up to float32
 rounding: each rank averages its 2 samples, DDP averages the 2 ranks, one process averages 4 samples; the
-sums differ in order only (relative error ~1e-7 per step). The weight comparison uses SGD on the method's own
-networks and losses, so a weight update is proportional to its gradient and the rounding stays ~1e-6 of the
-update after k steps (we assert 1e-4). Under the methods' Adam the same rounding is not bounded: Adam divides
+sums differ in order only (float32 rounding, ~1e-7 relative per operation, accumulated over convolutions that
+sum thousands of products and over k steps). The weight comparison uses SGD on the method's own networks and
+losses, so a weight update is proportional to its gradient: after 3 steps the largest difference we measured
+between the two updates of any tensor was 3.4e-5 of that tensor's largest update; we assert 5e-4 (an order of
+magnitude of headroom for other CPUs' kernels). Under the methods' Adam the same rounding is not bounded: Adam divides
 each gradient by its running RMS, so a parameter whose true gradient is zero (a conv bias before
 InstanceNorm, D's last bias when the hinge terms balance) moves by +-lr on rounding noise in *both* runs; we
 measured 1 x 4 vs 2 x 2 under Adam differing by up to 1.6x such a bias's own size after 4 steps while every
@@ -137,7 +139,7 @@ def test_two_ranks_of_two_equal_one_process_of_four(runs: dict[str, Path], tmp_p
             continue
         da, db = a[k].double() - init[k].double(), b[k].double() - init[k].double()
         moved = max(moved, float(da.abs().max()))
-        assert float((da - db).abs().max()) <= 1e-4 * float(da.abs().max()) + 1e-7, k
+        assert float((da - db).abs().max()) <= 5e-4 * float(da.abs().max()) + 1e-7, k
     assert moved > 1e-3  # the weights did move, by far more than the tolerance
     info = load_checkpoint(runs["sgd2"] / "latest.pth")["distributed"]
     assert info == {"world_size": 2, "per_rank_batch": 2, "backend": "gloo"}
