@@ -522,8 +522,9 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
 
         t = time.perf_counter()
         samples = generate_split(model, val, work / "samples", seed=seed, batch_size=batch_size, samples=diversity,
-                                 progress=progress, stats_dataset=s.open("train", spec=dspec), overwrite=True)
-        div = score_generated(samples, diversity, device=dev, progress=progress)
+                                 progress=progress, stats_dataset=s.open("train", spec=dspec), overwrite=True,
+                                 dist=ctx)  # torchrun: shared by the ranks (each then scores the whole folder)
+        div = score_generated(samples, diversity, device=dev, progress=progress and ctx.is_main)
         ev.metrics.update(div.metrics)
         ev.intervals.update(div.intervals(bootstrap))
         ev.protocol["diversity"] = div.protocol()
