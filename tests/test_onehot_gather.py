@@ -42,7 +42,10 @@ def _dense_reference(lm: LabelMap, w: torch.Tensor, b: torch.Tensor, *, s: int, 
     [
         dict(),  # SPADE's mlp_shared: 3x3, zero padding 1
         dict(P=3),  # OASIS: noise constants before the one-hot block
-        dict(Q=1),  # instance-edge channel after it
+        dict(Q=1),  # instance-edge channel after it (requires grad: convolved densely, added)
+        dict(Q=1, edge=True),  # a binary edge channel without grad: folded into the ids (2K classes)
+        dict(Q=1, edge=True, P=2, k=7, p=3, mode="reflect"),
+        dict(Q=1, edge=True, per_image=True),
         dict(P=2, Q=2),
         dict(k=7, p=3, mode="reflect", Q=1),  # pix2pixHD's ReflectionPad2d(3) + conv7
         dict(k=3, p=0, s=2, reduce="mean"),  # RESAIL's conv_s + global average pool
@@ -59,8 +62,11 @@ def test_gather_equals_dense_convolution_and_gradients(case: dict[str, Any]) -> 
     mode, reduce = case.get("mode", "zeros"), case.get("reduce", "none")
     ids = torch.randint(0, k_cls, (b, h, w), generator=g)
     const = torch.randn(b, P, generator=g, dtype=torch.float64).requires_grad_() if P else None
-    tail = (torch.rand(b, Q, h, w, generator=g, dtype=torch.float64) > 0.5).double().requires_grad_() if Q else None
+    tail = (torch.rand(b, Q, h, w, generator=g, dtype=torch.float64) > 0.5).double() if Q else None
+    if tail is not None and not case.get("edge"):
+        tail.requires_grad_()
     lm = LabelMap(ids, k_cls, const=const, tail=tail)
+    assert (lm.folded() is not None) == bool(case.get("edge"))
     shape = ((b,) if case.get("per_image") else ()) + (5, P + k_cls + Q, k, k)
     weight = torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
     bias = torch.randn(5, generator=g, dtype=torch.float64).requires_grad_()
@@ -70,7 +76,7 @@ def test_gather_equals_dense_convolution_and_gradients(case: dict[str, Any]) -> 
         ref = ref.mean(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
-    leaves = [t for t in (weight, bias, const, tail) if t is not None]
+    leaves = [t for t in (weight, bias, const, tail) if t is not None and t.requires_grad]
     for got, want in zip(torch.autograd.grad((out * probe).sum(), leaves),
                          torch.autograd.grad((ref * probe).sum(), leaves)):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
