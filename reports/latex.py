@@ -68,9 +68,8 @@ def table_latex(t: Any, *, label: str | None = None) -> str:
             continue
         if r.get("ceiling"):
             lines.append(r"\midrule")
-        label = latex_escape(r["label"])
         cells = [_cell(c) for c in r["cells"]] + [""] * (ncol - len(r["cells"]))
-        lines.append(" & ".join([label, *cells]) + r" \\")
+        lines.append(" & ".join([latex_escape(r["label"]), *cells]) + r" \\")
     lines.append(r"\bottomrule")
     lines.append(r"\end{tabular}")
     caption = t.title + (". " + t.protocol if getattr(t, "protocol", "") else "")

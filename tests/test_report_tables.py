@@ -179,7 +179,7 @@ def test_latex_table_structure(tmp_path: Path) -> None:
     caption = next(x for x in lines if x.startswith(r"\caption{"))
     assert "Protocol:" in caption and "percentile bootstrap, B=400" in caption and r"95\%" in caption
     assert tex.count("{") == tex.count("}") + tex.count(r"\{") - tex.count(r"\}")
-    assert lines[-1] == r"\end{table}"
+    assert lines[-2:] == [r"\label{tab:recon-synthetic}", r"\end{table}"]
 
 
 def test_latex_compiles_when_a_tex_engine_is_installed(tmp_path: Path) -> None:
