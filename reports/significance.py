@@ -200,9 +200,16 @@ def mark_column(groups: Sequence[RowGroup], cells: Sequence[Cell], metric: str, 
                 got = stat_of(i)
                 if got is not None and got[1] == ref[1]:
                     paired[i] = got[0]
+    bm = None
     if len(paired) > 1:
+        from bench.errors import MetricError
+
         names = {i: f"row{i}" for i in paired}
-        bm = mark_best({names[i]: paired[i] for i in paired}, higher_is_better=higher_is_better)
+        try:
+            bm = mark_best({names[i]: paired[i] for i in paired}, higher_is_better=higher_is_better)
+        except MetricError:  # e.g. a NaN score: those rows fall back to their intervals below
+            paired = {}
+    if bm is not None:
         if bm.best == names[best]:
             for i in paired:
                 if i != best:
