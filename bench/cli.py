@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BenchError as e:
-            from bench.training.distributed import settle_error
-
             line = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if settle_error(e, lambda: click.echo(f"Error: {line}", err=True)):  # torchrun: rank 0 prints it once
-                ctx.exit(1)
+            if os.environ.get("WORLD_SIZE", "1") != "1":  # torchrun: rank 0 prints it once (needs torch)
+                from bench.training.distributed import settle_error
+
+                if settle_error(e, lambda: click.echo(f"Error: {line}", err=True)):
+                    ctx.exit(1)
             raise click.ClickException(line) from None
         except KeyboardInterrupt:
             click.echo("interrupted; finished results and checkpoints are intact, re-run to resume", err=True)
@@ -298,6 +300,8 @@ def train_cmd(method: str, dataset: str, data_root: Path | None, overrides: tupl
               resume: bool, device: str | None, nproc: int) -> None:
     """Train METHOD on DATASET; resumes from OUT/latest.pth (written under any number of processes)."""
     from bench import api
+
+    api.check_names(method, dataset)  # before torch loads
     from bench.training import distributed
 
     if nproc > 1:
