@@ -96,13 +96,63 @@ def fused_pair(
     return out[:, : conv_a.out_channels], out[:, conv_a.out_channels :]
 
 
+class _SpectralDivide(torch.autograd.Function):
+    """``W / sigma`` with ``sigma = u . (W v)`` (u, v constants), with a fused backward.
+
+    ``dL/dW = g / sigma - <g, W> / sigma^2 * u v^T``: three passes over the weight where autograd's
+    division, dot and ``mv`` backward take about seven and three temporaries. Forward values are those of
+    torch's ``SpectralNorm.compute_weight`` bit for bit; gradients equal up to float summation order.
+    """
+
+    @staticmethod
+    def forward(ctx: object, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        w_mat = weight.reshape(weight.shape[0], -1)
+        sigma = torch.dot(u, torch.mv(w_mat, v))
+        ctx.save_for_backward(weight, u, v, sigma)  # type: ignore[attr-defined]
+        return weight / sigma
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        weight, u, v, sigma = ctx.saved_tensors  # type: ignore[attr-defined]
+        if grad.is_contiguous() and weight.is_contiguous():
+            inner = torch.dot(grad.view(-1), weight.view(-1))
+        else:
+            inner = (grad * weight).sum()
+        out = grad / sigma
+        coeff = -inner / (sigma * sigma)
+        if out.is_contiguous():
+            out.view(out.shape[0], -1).addr_(u, v, alpha=coeff)  # type: ignore[arg-type]
+        else:
+            out.add_(torch.outer(u, v).view(weight.shape) * coeff)
+        return out, None, None
+
+
 class FP32SpectralNorm(SpectralNorm):
-    """torch's hook-based spectral norm whose power iteration runs in float32 under autocast.
+    """torch's hook-based spectral norm whose power iteration runs in float32 under autocast, with a fused
+    backward for ``weight_orig / sigma`` (:class:`_SpectralDivide`).
 
     Under ``torch.autocast`` the ``mv``/``dot`` of the power iteration would run in bfloat16/float16; the
     official models were trained with it in float32, so the hook leaves autocast for it (issue 17).
     Same keys (``weight_orig``, ``weight_u``, ``weight_v``) and the same values without autocast.
     """
+
+    def compute_weight(self, module: nn.Module, do_power_iteration: bool) -> torch.Tensor:
+        """torch's ``SpectralNorm.compute_weight`` (dim 0) with the division as :class:`_SpectralDivide`."""
+        if self.dim != 0:
+            return super().compute_weight(module, do_power_iteration)
+        weight = getattr(module, self.name + "_orig")
+        u = getattr(module, self.name + "_u")
+        v = getattr(module, self.name + "_v")
+        weight_mat = self.reshape_weight_to_matrix(weight)
+        if do_power_iteration:
+            with torch.no_grad():
+                for _ in range(self.n_power_iterations):
+                    v = F.normalize(torch.mv(weight_mat.t(), u), dim=0, eps=self.eps, out=v)
+                    u = F.normalize(torch.mv(weight_mat, v), dim=0, eps=self.eps, out=u)
+                if self.n_power_iterations > 0:
+                    u = u.clone(memory_format=torch.contiguous_format)
+                    v = v.clone(memory_format=torch.contiguous_format)
+        return _SpectralDivide.apply(weight, u, v)
 
     def __call__(self, module: nn.Module, inputs: object) -> None:
         device = getattr(module, self.name + "_orig").device.type
