@@ -463,6 +463,9 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
             s = setup_from_checkpoint(checkpoint, method, dataset, data_root=data_root, overrides=overrides)[0]
     plan = pf.metric_plan(s.spec, requested)
     store = RunStore(results)
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        what = "is a folder, not a checkpoint file" if Path(checkpoint).is_dir() else "no such checkpoint file"
+        raise CheckpointError(f"{checkpoint}: {what} (e.g. runs/spade/latest.pth or an official latest_net_G.pth)")
     ckpt_id = {"path": str(Path(checkpoint).resolve()), "sha256": sha256_file(checkpoint)} if checkpoint else None
     dev = ctx.device(device or default_device())
     model = s.build(dev, seed)

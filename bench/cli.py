@@ -33,6 +33,18 @@ class BenchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; finished results and checkpoints are intact, re-run to resume", err=True)
             ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as e:  # a path that cannot be read or written: name it, no traceback
+            what = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{what}{e.strerror or e} (check the path and its permissions)") from None
+        except Exception as e:  # noqa: BLE001 - the last net: never a traceback without -v
+            if ctx.find_root().params.get("verbose"):
+                raise
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise click.ClickException(
+                f"unexpected {type(e).__name__}: {first} (a sisbench bug or an unchecked input; re-run with "
+                "`bench -v ...` for the traceback and report it)") from None
 
 
 def _setup_logging(verbose: bool) -> None:

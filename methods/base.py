@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -12,6 +13,10 @@ from torch import nn
 
 from bench.datasets.spec import DatasetSpec
 from bench.registry import Registry
+
+#: config fields that size a network: 0 builds a network with no channels (an error deep inside torch)
+_WIDTHS = frozenset({"ngf", "ndf", "spade_hidden", "num_D", "n_layers_D", "channels_G", "channels_D", "style_length",
+                     "style_ngf", "feat_num", "nef"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +47,18 @@ class MethodConfig:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and f.name not in ("max_iters",) and v < 0:
                 raise ValueError(f"{f.name} must be >= 0, got {v}")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
+            if f.name.startswith("lr") and isinstance(v, int | float) and not v > 0:
+                raise ValueError(f"{f.name} (a learning rate) must be > 0, got {v}")
+            if f.name in ("beta1", "beta2") and isinstance(v, int | float) and not 0.0 <= v < 1.0:
+                raise ValueError(f"{f.name} (an Adam beta) must be in [0, 1), got {v}")
+            if f.name in _WIDTHS and isinstance(v, int) and v < 1:
+                raise ValueError(f"{f.name} (a network width or count) must be >= 1, got {v}")
+        if not self.aspect_ratio > 0:
+            raise ValueError(f"aspect_ratio must be > 0, got {self.aspect_ratio}")
+        if self.crop_size < 1 or self.load_size < 1:
+            raise ValueError(f"crop_size and load_size must be >= 1, got {self.crop_size} and {self.load_size}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_iters is not None and self.max_iters < 0:
