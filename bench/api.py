@@ -241,7 +241,7 @@ def train(method: str, dataset: str, out_dir: str | Path, *, data_root: str | Pa
     with distributed.all_or_none(ctx):
         train_set = s.open("train", train=True, spec=pf.data_spec(model, s.spec))
         pf.check_vgg(model)
-        pf.check_first_samples(("train", train_set))
+        pf.check_samples(("train", train_set), progress=progress)
     with distributed.main_first(ctx):
         model.bind_data(s.data_root, progress=progress and ctx.is_main)
     with distributed.all_or_none(ctx):
@@ -331,7 +331,7 @@ def generate(method: str | None, dataset: str | None, checkpoint: str | Path, ou
         load_weights(model, checkpoint, data=rc.data)
         dspec = pf.data_spec(model, s.spec)
         ds = s.open(split, spec=dspec)
-        pf.check_first_samples((split, ds))
+        pf.check_samples((split, ds), progress=progress)
     with distributed.main_first(ctx):
         model.bind_data(s.data_root, progress=progress and ctx.is_main)
     with distributed.all_or_none(ctx):
@@ -389,14 +389,9 @@ def environment() -> dict[str, str]:
 
 def sample_files(ds: Any) -> list[tuple[str, Path]]:
     """``(name, path)`` of every file a split's samples read: image, label, instance map, CelebAMask parts."""
-    files: list[tuple[str, Path]] = []
-    for smp in getattr(ds, "samples", None) or []:
-        for role in ("image", "label", "instance"):
-            p = getattr(smp, role, None)
-            if p is not None:
-                files.append((f"{smp.id}/{role}", Path(p)))
-        files += [(f"{smp.id}/part{cls}", Path(p)) for cls, p in getattr(smp, "parts", ())]
-    return files
+    from bench.preflight import _sample_files
+
+    return _sample_files(ds)
 
 
 def data_fingerprint(splits: dict[str, Any]) -> dict[str, Any]:
@@ -509,7 +504,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         plan = pf.load_segmenter_for(plan, s.spec, device=dev)
         if checkpoint is None:
             pf.check_vgg(model)
-        pf.check_first_samples(("train", train_set), ("val", val))
+        pf.check_samples(("train", train_set), ("val", val), progress=progress)
         if checkpoint is not None:
             weights_g = load_weights(model, checkpoint)
     with distributed.main_first(ctx):

@@ -9,7 +9,7 @@ that says what to change. The checks, in order (cheapest first):
    segmentation metrics are asked for (:func:`metric_plan`, :func:`load_segmenter_for`);
 2. the VGG19 weights, when the configuration trains with the VGG loss;
 3. the instance maps the configuration reads;
-4. the first sample of each split decodes;
+4. every sample of each split decodes (once per content: :func:`check_samples`);
 5. one generator forward pass on the first validation sample gives an image of the label map's size
    (and, for training, of the training crop's size), with hooks that check every BatchNorm and
    InstanceNorm layer has more than one value per channel at the per-device batch size
@@ -183,18 +183,61 @@ def data_spec(method: Any, spec: Any) -> Any:
     return spec if reads == spec.has_instances else dataclasses.replace(spec, has_instances=reads)
 
 
-def check_first_samples(*splits: tuple[str, Any]) -> None:
-    """Decode the first sample of each ``(name, dataset)``: a bad file fails now, not mid-run.
+def check_samples(*splits: tuple[str, Any], progress: bool = True) -> None:
+    """Decode every sample of each ``(name, dataset)`` once, so a bad file fails now, not mid-run.
+
+    Each sample is read exactly as training and evaluation read it (``ds[i]``: decode, id and size checks,
+    preprocessing). A split that passed is remembered under ``$BENCH_CACHE/validated/`` by a key over its
+    files' content digests, the dataset spec and the loaders' code, so a later run re-checks only what
+    changed: a ``stat`` per file.
 
     Raises:
-        DataError: as the loader raises it (it names the file).
+        DataError: an empty split, or the loader's one-line error for the first bad file (it names the file).
     """
+    import sys
+
+    from tqdm import tqdm
+
+    from bench.cache import atomic_write_text, cache_dir, code_fingerprint, files_fingerprint, key_digest
+
     for name, ds in splits:
         if ds is None:
             continue
         if len(ds) == 0:
             raise DataError(f"the {name} split has no samples")
-        ds[0]
+        files = _sample_files(ds)
+        if not files:  # a loader without a file listing: its first sample at least
+            ds[0]
+            continue
+        spec = getattr(ds, "spec", None)
+        key = key_digest({
+            "files": files_fingerprint(files),
+            "spec": [getattr(spec, a, None) for a in ("name", "class_names", "ignore_index", "has_instances")],
+            "preprocess": repr(getattr(ds, "preprocess", None)),
+            "code": code_fingerprint("bench.datasets.io", "bench.datasets.transforms", "bench.datasets.custom",
+                                     "bench.datasets.layouts", type(ds).__module__),
+        })
+        marker = cache_dir("validated") / f"{key}.json"
+        if marker.is_file():
+            continue
+        for i in tqdm(range(len(ds)), desc=f"check {name} files", file=sys.stderr, disable=not progress,
+                      leave=False):
+            ds[i]
+        atomic_write_text(marker, f'{{"split": "{name}", "samples": {len(ds)}}}\n')
+
+
+def _sample_files(ds: Any) -> list[tuple[str, Any]]:
+    """``(name, path)`` of every file a split's samples read (image, label, instance map, CelebAMask parts)."""
+    from pathlib import Path
+
+    files: list[tuple[str, Any]] = []
+    for smp in getattr(ds, "samples", None) or []:
+        for role in ("image", "label", "instance"):
+            p = getattr(smp, role, None)
+            if p is not None:
+                files.append((f"{smp.id}/{role}", Path(p)))
+        files += [(f"{smp.id}/part{cls}", Path(p)) for cls, p in getattr(smp, "parts", ())]
+    return files
 
 
 def _describe_size(cfg: Any) -> str:

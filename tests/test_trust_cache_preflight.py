@@ -461,3 +461,45 @@ def test_ablate_seeds_run_every_cell_per_seed(tmp_path: Path, bench_cache: Path,
     manifest = json.loads(path.read_text())
     assert [c["run_ids"] for c in manifest["cells"]] == [["4-0", "4-1", "4-2"], ["8-0", "8-1", "8-2"]]
     assert manifest["seed"] == [0, 1, 2] and manifest["cells"][0]["run_id"] == "4-0"
+
+
+# --- every sample is checked before long work (the new user's case: a bad file late in a split) ---------
+def test_bad_files_late_in_a_split_fail_before_training(synth: Path, tmp_path: Path, bench_cache: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.training.trainer
+
+    monkeypatch.setattr(bench.training.trainer, "train", lambda *a, **k: pytest.fail("trained"))
+    root = _subset(synth, tmp_path / "d")
+    label = sorted((root / "val_label").iterdir())[-1]
+    arr = np.asarray(Image.open(label)).copy()
+    arr[0, 0] = 200
+    Image.fromarray(arr).save(label)
+    with pytest.raises(BenchError, match=f"{label.name}.*label ids 200"):
+        api.run("spade", "synthetic", data_root=root, overrides=TINY, results=tmp_path / "r", device="cpu",
+                progress=False, metrics="psnr")
+    photo = sorted((root / "train_img").iterdir())[-1]
+    photo.write_bytes(photo.read_bytes()[:100])
+    with pytest.raises(BenchError, match=photo.name):
+        api.train("spade", "synthetic", tmp_path / "o", data_root=root, overrides=TINY, device="cpu", progress=False)
+
+
+def test_checked_splits_are_remembered_by_content(synth: Path, tmp_path: Path, bench_cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import preflight as pf
+    from bench.datasets.custom import CustomDataset
+
+    root = _subset(synth, tmp_path / "d")
+    s = api.setup("spade", "synthetic", data_root=root, overrides=TINY)
+    reads: list[int] = []
+    real_get = CustomDataset.__getitem__
+    monkeypatch.setattr(CustomDataset, "__getitem__", lambda self, i: (reads.append(1), real_get(self, i))[1])
+    pf.check_samples(("val", s.open("val")), progress=False)
+    assert len(reads) == 4
+    pf.check_samples(("val", s.open("val")), progress=False)
+    assert len(reads) == 4  # remembered: nothing decoded again
+    photo = sorted((root / "val_img").iterdir())[0]
+    arr = np.asarray(Image.open(photo)).copy()
+    arr[0, 0] = 255 - arr[0, 0]
+    Image.fromarray(arr).save(photo)
+    pf.check_samples(("val", s.open("val")), progress=False)
+    assert len(reads) == 8  # a changed file: the split is checked again
