@@ -568,7 +568,8 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         extra={"images": str(images), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
                "distributed": {**ctx.describe(), "per_rank_batch": s.cfg.batch_size // ctx.world_size
                                if checkpoint is None else None},
-               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
+               **({"skipped_metrics": skipped} if (skipped := {**plan.skipped, **ev.skipped}) else {}),
+               **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(s.spec)) else {})},
     )
     if ctx.is_main:  # rank 0 writes the one record; every rank returns it

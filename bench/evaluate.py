@@ -56,6 +56,7 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
     per_image: Any = None  # bench.intervals.PerImage
+    skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be computed
 
 
 def segmenter_name(spec: Any) -> str:
@@ -426,6 +427,7 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         reals = export_reals(val, spec)
     h, w = val[0]["image"].shape[-2:]
     per = PerImage()
+    skipped: dict[str, str] = {}
     out: dict[str, float] = {}
     ceiling: dict[str, float] = {}
     weights: dict[str, Any] = {}
@@ -444,7 +446,7 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         per.feat_ids = [p.stem for p in list_images(images)]
         out.update({k: float(fk[k]) for k in ("fid", "kid", "precision", "recall") if k in metrics and k in fk})
         if "prc_skipped" in fk:
-            extra["prc_skipped"] = fk["prc_skipped"]
+            skipped.update({m: fk["prc_skipped"] for m in ("precision", "recall") if m in metrics})
         weights["inception"] = fk["inception"]
         proto["fid"] = {k: fk[k] for k in ("feature_layer", "kid_subset_size", "kid_subsets", "torch_fidelity",
                                            "prc_neighborhood") if k in fk}
@@ -481,6 +483,7 @@ def evaluate(spec: Any, val: Any, images: Path, *, protocol: str = "native", fid
         intervals, seconds = evaluation_intervals(per, ordered, n_resamples=bootstrap)
         extra["intervals_s"] = seconds
     return Evaluation(
+        skipped=skipped,
         intervals=intervals,
         per_image=per,
         metrics=ordered,

@@ -16,6 +16,7 @@ and the evaluation identity, so a re-run is a cache hit and a changed image is n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from bench.errors import DataError
@@ -35,6 +35,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: largest relative difference between an image's and its label map's aspect ratio
 ASPECT_TOLERANCE = 0.01
 REAL_RESIZE = "PIL bicubic to the evaluated size (no crop); label maps nearest"
+#: skimage's SSIM with gaussian_weights and sigma 1.5 uses an 11x11 window (bench.metrics.reconstruction)
+SSIM_MIN_SIDE = 11
+#: below this evaluated size a warning says the scores only compare with runs of the same size
+SMALL_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,19 @@ def find_images(folder: Path, *, recursive: bool = False) -> dict[str, Path]:
     return files
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Fully decode one generated image to uint8 RGB ``[H, W, 3]``; one line naming the file otherwise."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in ("RGB", "L", "RGBA", "P", "LA"):
-                raise DataError(f"{path}: image mode {im.mode} is not an 8-bit photo; save it as 8-bit RGB")
-            return np.asarray(im.convert("RGB"))
-    except DataError:
-        raise
-    except Exception as e:  # noqa: BLE001 - PIL raises many types on corrupt files
-        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
-        raise DataError(f"{path}: unreadable or truncated image ({reason}); re-export it") from None
+def _decode(path: Path) -> Any:
+    """Fully decode one generated image to uint8 RGB ``[H, W, 3]`` with its EXIF orientation applied (as any
+    viewer shows it), through the dataset decoder (16-bit, CMYK, palette, alpha: :mod:`bench.datasets.io`).
+
+    Returns:
+        :class:`bench.datasets.io.Decoded` (array, source format, conversion, orientation, rotated).
+
+    Raises:
+        DataError: unreadable, truncated, or in a mode with no 8-bit RGB reading (names the file).
+    """
+    from bench.datasets.io import decode_image
+
+    return decode_image(path, exif=True)
 
 
 def pair_images(ids: list[str], label_sizes: list[tuple[int, int]], folder: Path, *,
@@ -119,28 +123,45 @@ def pair_images(ids: list[str], label_sizes: list[tuple[int, int]], folder: Path
 
 
 def _peek_size(path: Path) -> tuple[int, int]:
-    """(W, H) from the file header; one line naming the file when it is not an image."""
+    """Displayed (W, H) from the file header (EXIF orientations 5-8 swap the sides); one line naming the
+    file when it is not an image."""
+    from bench.datasets.io import orientation_of
+
     try:
         with Image.open(path) as im:
-            return im.size
+            return im.size[::-1] if orientation_of(im) in (5, 6, 7, 8) else im.size
     except Exception as e:  # noqa: BLE001 - PIL raises many types on corrupt files
         reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
         raise DataError(f"{path}: unreadable image ({reason}); re-export it") from None
 
 
-def stage(pairing: Pairing, out: Path) -> Path:
+def stage(pairing: Pairing, out: Path) -> tuple[Path, dict[str, int]]:
     """Decode every image (named on failure) and write it as ``out/<id>.png``: lossless, the decoded pixels.
 
+    Returns:
+        The folder and ``{conversion: count}`` of what decoding took beyond a plain 8-bit RGB read (e.g.
+        ``"RGBA: alpha dropped"``, ``"EXIF orientation 6 applied"``), for the record and one log line.
+
     Raises:
-        DataError: an image cannot be decoded, or is not an 8-bit photo.
+        DataError: an image cannot be decoded, or is not a photo.
     """
+    from collections import Counter
+
     from bench.cache import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
+    notes: Counter[str] = Counter()
     for i, path in pairing.files.items():
-        img = Image.fromarray(_decode(path))
+        dec = _decode(path)
+        if dec.conversion:
+            notes[dec.conversion] += 1
+        if dec.rotated:
+            notes[f"EXIF orientation {dec.orientation} applied"] += 1
+        if dec.array.shape[:2] != pairing.size:
+            raise DataError(f"{path}: size changed while reading; re-export it")
+        img = Image.fromarray(dec.array)
         atomic_write(out / f"{i}.png", lambda f, im=img: im.save(f, format="PNG"))
-    return out
+    return out, dict(notes)
 
 
 def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: str | Path | None = None,
@@ -188,6 +209,9 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)
     spec, root = dataset_for(dataset, data_root, overrides)
     plan = pf.metric_plan(spec, requested)
+    if not reconstruction and metrics is None:  # say why, not "not requested"
+        plan = dataclasses.replace(plan, skipped={**plan.skipped, **{m: "needs --reconstruction (the paired "
+                                                  "real image as the reference)" for m in pf.RECONSTRUCTION_METRICS}})
     t0 = time.perf_counter()
     raw = _open_split(spec, root, split, None)
     ids = [str(s.id) for s in raw.samples]
@@ -208,10 +232,17 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         log.warning("ignoring %d images that match no label map of split %r (e.g. %s)", len(pairing.extra), split,
                     pairing.extra[0].name)
     h, w = pairing.size
+    if plan.wants(*pf.RECONSTRUCTION_METRICS) and min(h, w) < SSIM_MIN_SIDE:
+        raise DataError(f"{images}: {w}x{h} (WxH) images are smaller than SSIM's {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} "
+                        "Gaussian window; score them without --reconstruction")
+    if min(h, w) < SMALL_SIDE:
+        log.warning("%dx%d (WxH) images are tiny: Inception upsamples them to 299 px and the segmenter sees a few "
+                    "pixels; compare only with runs evaluated at the same size", w, h)
     val = _open_split(spec, root, split, Preprocess.fixed((h, w), no_flip=True))
     eval_id = evaluation_identity(spec, protocol=protocol, fid_layer=fid_layer, bootstrap=bootstrap)
     inputs = {
         "kind": "external",
+        "label": name,  # a record is named: the same images under another --name are another record
         "dataset": spec.name,
         "split": split,
         "images": files_fingerprint(pairing.files.items()),
@@ -237,7 +268,9 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     dev = device or _default_device()
     plan = pf.load_segmenter_for(plan, spec, device=dev)
     work = store.work_dir(rid)
-    staged = stage(pairing, work / "images")
+    staged, conversions = stage(pairing, work / "images")
+    if conversions:
+        log.warning("decoded with conversions: %s", "; ".join(f"{n} images {c}" for c, n in conversions.items()))
     prep_s = time.perf_counter() - t0
     t = time.perf_counter()
     ev = evaluate(spec, val, staged, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
@@ -260,8 +293,10 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
         metrics=ev.metrics, ceiling=ev.ceiling, intervals=ev.intervals, timings=timings, env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         extra={"images": str(Path(images).resolve()), "staged_images": str(staged), "n_images": ev.n_images,
+               **({"conversions": conversions} if conversions else {}),
                "n_extra_images": len(pairing.extra), "data_root": str(root.resolve()),
-               **({"skipped_metrics": plan.skipped} if plan.skipped else {}), **ev.extra,
+               **({"skipped_metrics": skipped} if (skipped := {**plan.skipped, **ev.skipped}) else {}),
+               **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(spec)) else {})},
     )
     store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)

@@ -245,3 +245,52 @@ def test_real_dataset_default_metrics_need_the_segmenter_weights(tmp_path: Path,
                                                     "--results", str(tmp_path / "r")]))
     assert "upernet101-ade20k-encoder" in line and "--metrics fid,kid,precision,recall" in line
     assert not (tmp_path / "r" / "runs").exists()
+
+
+# --- the new user's cases ----------------------------------------------------------------------------
+def test_exif_rotated_images_score_as_displayed_and_conversions_are_recorded(data: Path, tmp_path: Path,
+                                                                              bench_cache: Path) -> None:
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for k, p in enumerate(sorted((data / "val_img").glob("*.png"))):
+        im = Image.open(p).convert("RGB")
+        if k % 2:  # stored rotated, tagged so that a viewer shows it upright (orientation 6: rotate 90 CW)
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            im.transpose(Image.Transpose.ROTATE_90).save(imgs / f"{p.stem}.png", exif=exif)
+        else:
+            im.convert("RGBA").save(imgs / f"{p.stem}.png")
+    rec = api.eval_images("synthetic", imgs, "exif", data_root=data, results=tmp_path / "r", device="cpu",
+                          progress=False, fid_layer="64", metrics="fid,psnr")
+    assert abs(rec.metrics["fid"]) < 1e-3 and rec.metrics["psnr"] == float("inf")
+    assert rec.extra["conversions"]["EXIF orientation 6 applied"] == 4
+    assert any("alpha" in c for c in rec.extra["conversions"])
+
+
+def test_reconstruction_on_tiny_images_is_refused_before_scoring(data: Path, tmp_path: Path, bench_cache: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.evaluate
+
+    monkeypatch.setattr(bench.evaluate, "evaluate", lambda *a, **k: pytest.fail("scored"))
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for p in sorted((data / "val_img").glob("*.png")):
+        Image.open(p).resize((8, 8)).save(imgs / p.name)
+    line = _one_line_error(_eval(data, imgs, tmp_path / "r", "--reconstruction"))
+    assert "8x8 (WxH) images are smaller than SSIM's 11x11" in line
+
+
+def test_name_is_part_of_the_record_and_skips_say_why(data: Path, tmp_path: Path, bench_cache: Path) -> None:
+    a = api.eval_images("synthetic", data / "val_img", "first", data_root=data, results=tmp_path / "r",
+                        device="cpu", progress=False, fid_layer="64", metrics=None, bootstrap=0)
+    b = api.eval_images("synthetic", data / "val_img", "second", data_root=data, results=tmp_path / "r",
+                        device="cpu", progress=False, fid_layer="64", metrics=None, bootstrap=0)
+    assert a.run_id != b.run_id and (a.label, b.label) == ("first", "second")
+    assert "needs --reconstruction" in a.extra["skipped_metrics"]["psnr"]
+
+
+def test_precision_recall_skipped_with_a_reason_on_three_images(tmp_path: Path, bench_cache: Path) -> None:
+    small = write_synthetic(tmp_path / "small", size=64, n_train=2, n_val=3, seed=1, workers=1)
+    rec = api.eval_images("synthetic", small / "val_img", "three", data_root=small, results=tmp_path / "r",
+                          device="cpu", progress=False, fid_layer="64", metrics="fid,precision,recall")
+    assert "precision" not in rec.metrics and "more than 3 images" in rec.extra["skipped_metrics"]["precision"]
