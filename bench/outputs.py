@@ -59,34 +59,17 @@ def _version() -> str:
     return str(__version__)
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.sisbench-tmp-{secrets.token_hex(4)}")
-
-
 def write_file_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object], *,
                       fsync: bool = True) -> Path:
-    """Write ``path`` through ``write(fileobj)`` into a hidden temp file beside it, then ``os.replace``.
-
-    Unlike ``tempfile.mkstemp`` (mode 0600) the file gets the mode ``open()`` would give it: 0666 minus
-    the umask. A reader never sees half a file; on an exception the temp file is removed.
+    """:func:`bench.cache.atomic_write`: a hidden temp file beside ``path``, then ``os.replace``; the file gets
+    0666 minus the umask.
 
     Raises:
         OSError: the folder is not writable.
     """
-    path = Path(path)
-    tmp = _temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    from bench.cache import atomic_write
+
+    return atomic_write(path, write, fsync=fsync)
 
 
 def make_temp_dir(parent: str | os.PathLike[str], prefix: str) -> Path:
