@@ -339,10 +339,17 @@ def check_shapes(method: Any, val: Any = None, *, train: Any = None, seed: int =
                     ) from None
                 got = tuple(out.shape[-2:])
                 if got != want:
+                    crop = getattr(method.cfg, "crop_size", None)
+                    ratio = want[1] / want[0]
+                    if crop == want[1] and abs(getattr(method.cfg, "aspect_ratio", ratio) - ratio) < 1e-6:
+                        fix = (f"the generator cannot produce crop_size={crop} exactly (it rounds its first feature "
+                               f"map); use a size it produces, e.g. crop_size={got[1]} or {2 * got[1]}")
+                    else:
+                        fix = (f"set crop_size={want[1]} aspect_ratio={ratio:g}, or a preprocess_mode that resizes "
+                               "to the crop")
                     raise ConfigError(
                         f"{method.name} would generate {got[1]}x{got[0]} (WxH) images for {want[1]}x{want[0]} "
-                        f"{split} label maps ({_describe_size(method.cfg)}); set crop_size={want[1]} "
-                        f"aspect_ratio={want[1] / want[0]:g}, or a preprocess_mode that resizes to the crop"
+                        f"{split} label maps ({_describe_size(method.cfg)}); {fix}"
                     )
                 if found:
                     raise ConfigError(f"{found[0]}; use --set batch_size=2 or more, a larger crop_size, or an "

@@ -194,6 +194,7 @@ def test_case4_generation_refuses_wrong_size(odd_tree: Path, checkpoint: Path, t
     args += [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
     line = _one_line_error(CliRunner().invoke(cli, args))
     assert "would generate 32x32 (WxH) images for 48x48" in line, line
+    assert "cannot produce crop_size=48 exactly" in line and "crop_size=32 or 64" in line  # not the current value
     assert not (tmp_path / "gen").exists()
     args_none = [a if a != "crop_size=48" else "preprocess_mode=none" for a in args]
     line = _one_line_error(CliRunner().invoke(cli, args_none))
