@@ -187,8 +187,12 @@ class LabelMap:
         # every (output position, tap) as one strided view (F.unfold for integer maps), plus the tap offsets
         windows = padded.as_strided((b, ho, wo, kh, kw), (hp * wp, sh * wp, sw, wp, 1))
         offsets = torch.arange(kh * kw, device=self.device).view(kh, kw) * (self.num_classes + 1)
-        out = torch.empty((b, ho, wo, kh, kw), dtype=torch.long, device=self.device)
-        hit = (torch.add(windows, offsets, out=out).view(b, ho, wo, kh * kw), ho, wo)
+        if torch.compiler.is_compiling():  # out= on a strided view confuses inductor's layout
+            taps = (windows + offsets).reshape(b, ho, wo, kh * kw)
+        else:  # one pass writing the [B, Ho, Wo, T] layout directly
+            out = torch.empty((b, ho, wo, kh, kw), dtype=torch.long, device=self.device)
+            taps = torch.add(windows, offsets, out=out).view(b, ho, wo, kh * kw)
+        hit = (taps, ho, wo)
         self._taps[key] = hit
         return hit
 
