@@ -191,6 +191,9 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     Raises:
         DataError: any bad input (missing, unreadable or mis-sized images, an empty folder, a wrong split),
             in one line, before scoring; no record is written.
+
+    Under torchrun every rank joins one process group: rank 0 decodes and stages the images, each rank
+    scores its share (:func:`bench.evaluate.evaluate` with ``dist``), and rank 0 writes the one record.
     """
     from bench import __version__
     from bench import preflight as pf
@@ -207,7 +210,11 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     if not reconstruction and requested is None:
         requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)
-    spec, root = dataset_for(dataset, data_root, overrides)
+    from bench.training import distributed
+
+    ctx = distributed.init_from_env(device or _default_device())  # torchrun: the ranks share the scoring
+    with distributed.main_first(ctx):  # rank 0 fills the caches (synthetic data) first
+        spec, root = dataset_for(dataset, data_root, overrides)
     plan = pf.metric_plan(spec, requested)
     if not reconstruction and metrics is None:  # say why, not "not requested"
         plan = dataclasses.replace(plan, skipped={**plan.skipped, **{m: "needs --reconstruction (the paired "
@@ -265,16 +272,22 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
     if not force and (existing := store.get(rid)) is not None:
         log.info("cache hit: %s", store.path(rid))
         return existing
-    dev = device or _default_device()
-    plan = pf.load_segmenter_for(plan, spec, device=dev)
+    dev = ctx.device(device or _default_device())
+    with distributed.all_or_none(ctx):  # missing weights on any rank stop every rank, in one line
+        plan = pf.load_segmenter_for(plan, spec, device=dev)
     work = store.work_dir(rid)
-    staged, conversions = stage(pairing, work / "images")
+    conversions: dict[str, int] = {}
+    # rank 0 stages; the others wait in all_or_none's closing collective, and an error stops every rank
+    with distributed.all_or_none(ctx):
+        if ctx.is_main:
+            staged, conversions = stage(pairing, work / "images")
+    staged = work / "images"
     if conversions:
         log.warning("decoded with conversions: %s", "; ".join(f"{n} images {c}" for c, n in conversions.items()))
     prep_s = time.perf_counter() - t0
     t = time.perf_counter()
     ev = evaluate(spec, val, staged, protocol=protocol, fid_layer=fid_layer, device=dev, progress=progress,
-                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap)
+                  metrics=plan.metrics, segmenter=plan.segmenter, bootstrap=bootstrap, dist=ctx)
     timings = {"prepare_s": prep_s, "evaluate_s": time.perf_counter() - t}
     if diversity:
         from bench.metrics.diversity import score_samples
@@ -299,7 +312,8 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
                **ev.extra,
                **({"dataset": dataset_extra} if (dataset_extra := record_extra(spec)) else {})},
     )
-    store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
+    if ctx.is_main:  # rank 0 writes the one record; every rank returns it
+        store.put(record, ev.per_image.to_bytes() if ev.per_image is not None else None)
     return record
 
 
