@@ -181,7 +181,7 @@ def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str,
                          "cells": [{"text": _fmt(c["name"], ceil.get(c["name"])), "best": False,
                                     "value": ceil.get(c["name"])} for c in columns]})
     used = set().union(*(mk.notes for mk in marks.values()))
-    notes = [NOTES[k] for k in ("paired", "welch", "overlap", "tie", "untested") if k in used]
+    notes = [NOTES[k] for k in ("paired", "welch", "overlap", "mixed", "tie", "untested") if k in used]
     if any(r.get("pm") is not None for row in rows for r in row["cells"]):
         notes.insert(0, PM_NOTE)
     protocol = protocol_caption([r for g in groups for r in g.records])

@@ -15,7 +15,8 @@ other row (:func:`mark_column`). Each other row is compared with it by the stron
 * ``welch``: both rows are over >= 2 seeds: Welch's t interval (95%) of the difference of seed means
   must exclude 0 (``scipy.stats.ttest_ind(equal_var=False)``);
 * ``overlap``: otherwise, when both have an interval (a record's 95% interval; for a seed row the t
-  interval of its mean), the two intervals must not overlap (conservative); the table says so in a note;
+  interval of its mean), the two intervals must not overlap (conservative); the table says so in a note
+  (``mixed`` when a row over seeds meets a single-seed row);
 * ``untested``: either lacks an interval (records from before intervals, or ``--bootstrap 0``).
 
 Rows not significantly different from the best are *tied* with it: they and the best cell get the tie
@@ -45,6 +46,8 @@ NOTES = {
     "welch": "Rows over seeds are compared by Welch's t interval (95%) of the difference of their seed means.",
     "overlap": "Some rows were not scored on the same label maps (or lack per-image data): they are compared "
                "by non-overlapping 95% intervals instead of a paired test.",
+    "mixed": "A row over seeds and a single-seed row are compared by non-overlapping intervals: the 95% t "
+             "interval of the seed mean against the run's own 95% interval (with 2 seeds the t interval is wide).",
     "untested": f"{UNTESTED_MARK} best point estimate, not tested against rows without intervals (records from "
                 "before intervals existed, or run with --bootstrap 0); bold only when no row of the column has any.",
 }
@@ -227,7 +230,7 @@ def mark_column(groups: Sequence[RowGroup], cells: Sequence[Cell], metric: str, 
         elif a.ci is not None and b.ci is not None:
             apart = a.ci[0] > b.ci[1] or b.ci[0] > a.ci[1]
             status[i] = "significant" if apart else "tied"
-            marks.notes.add("overlap")
+            marks.notes.add("mixed" if (len(a.seeds) >= 2) != (len(b.seeds) >= 2) else "overlap")
         else:
             status[i] = "untested"
     values = set(status.values())

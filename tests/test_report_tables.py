@@ -110,6 +110,11 @@ def test_seeds_become_one_row_with_mean_and_sd(tmp_path: Path) -> None:
     assert cell["best"]  # 2 dB over seeds with ~0.2 dB spread: Welch's interval excludes 0
     assert any("Welch" in n for n in recon.notes)
     assert recon.rows[0]["run_ids"] == ["s0", "s1", "s2"]
+    # a single-seed row against the seed rows: the seed mean's t interval vs the run's own interval
+    _put(store, "o", "oasis", BASE - 6.0)
+    recon = build(store.all(), per_image=per_image_loader(store.root))["recon"][0]
+    assert [r["label"] for r in recon.rows][0] == "oasis" and recon.rows[1]["cells"][0]["best"]
+    assert any("single-seed row" in n for n in recon.notes)
 
 
 def test_ablation_manifests_of_two_seeds_merge(tmp_path: Path) -> None:
