@@ -98,8 +98,14 @@ def test_folders_are_paired_by_stem_and_averaged(tmp_path: Path) -> None:
     assert out["psnr"] == pytest.approx(np.mean([psnr(g, r) for g, r in zip(gens, reals)]))
     assert out["ssim"] == pytest.approx(np.mean([ssim(g, r) for g, r in zip(gens, reals)]))
     assert out["rmse"] == pytest.approx(np.mean([rmse(g, r) for g, r in zip(gens, reals)]))
-    # the same numbers from explicit pairs of arrays
-    assert reconstruction_scores(list(zip(gens, reals))) == pytest.approx(out)
+    # the same numbers from explicit pairs of arrays, and the per-image values behind them, in pair order
+    pairs = reconstruction_scores(list(zip(gens, reals)))
+    keys = ("psnr", "ssim", "rmse", "n")
+    assert {k: pairs[k] for k in keys} == pytest.approx({k: out[k] for k in keys})
+    assert out["ids"] == ["00", "01", "02"] and pairs["ids"] == ["0", "1", "2"]
+    for k in ("psnr", "ssim", "rmse"):
+        assert pairs["per_image"][k] == pytest.approx(out["per_image"][k])
+        assert np.mean(out["per_image"][k]) == pytest.approx(out[k])
 
 
 def test_missing_partner_names_the_file(tmp_path: Path) -> None:
