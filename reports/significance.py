@@ -40,7 +40,8 @@ TIE_MARK = "≈"
 UNTESTED_MARK = "*"
 NOTES = {
     "paired": "Bold: significantly best, the 95% paired-bootstrap interval of its difference to every other row "
-              "excludes 0 (same label maps, resampled together).",
+              "excludes 0 (same label maps, resampled together). This covers the choice of evaluation images "
+              "only: single-seed rows say nothing about training-seed variance.",
     "tie": f"{TIE_MARK} tied: the best value and the rows whose difference to it is not significant at 95%; "
            "none is bold.",
     "welch": "Rows over seeds are compared by Welch's t interval (95%) of the difference of their seed means.",
