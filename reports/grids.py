@@ -58,7 +58,7 @@ def find_label(label_dir: Path, sample_id: str) -> Path | None:
 
 
 def _images_dir(r: RunRecord) -> Path | None:
-    for key in ("images", "staged_images"):
+    for key in ("staged_images", "images"):  # an external record: the copy that was scored, not the user's folder
         p = r.extra.get(key)
         if p and Path(p).is_dir() and any(Path(p).glob("*.png")):
             return Path(p)

@@ -172,16 +172,25 @@ def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str,
                      "method": newest.method, "run_id": newest.run_id, "run_ids": [r.run_id for r in g.records],
                      "source": f"run {newest.run_id}" if len(g.records) == 1 else
                      "runs " + ", ".join(r.run_id for r in g.records)})
-    if with_ceiling:
-        ceil: dict[str, float] = {}
+    sizes: list[str] = []
+    if with_ceiling:  # one ceiling per evaluated size: a ceiling only bounds runs scored at its size
+        by_size: dict[str, dict[str, float]] = {}
         for r in sorted((r for g in groups for r in g.records), key=lambda r: r.created):
-            ceil.update({k: v for k, v in r.ceiling.items() if isinstance(v, int | float)})
-        if ceil:
-            rows.append({"label": "real images (ceiling)", "ceiling": True, "kind": "ceiling",
+            size = "x".join(str(v) for v in reversed(r.protocol.get("segmentation_size") or [])) or "?"
+            by_size.setdefault(size, {}).update({k: v for k, v in r.ceiling.items() if isinstance(v, int | float)})
+        sizes = [z for z, c in by_size.items() if c]
+        for size in sizes:
+            ceil = by_size[size]
+            label = "real images (ceiling)" if len(sizes) == 1 else f"real images (ceiling at {size}, WxH)"
+            rows.append({"label": label, "ceiling": True, "kind": "ceiling",
                          "cells": [{"text": _fmt(c["name"], ceil.get(c["name"])), "best": False,
                                     "value": ceil.get(c["name"])} for c in columns]})
     used = set().union(*(mk.notes for mk in marks.values()))
     notes = [NOTES[k] for k in ("paired", "welch", "overlap", "mixed", "tie", "untested") if k in used]
+    if len(sizes) > 1:
+        notes.append(f"Rows were segmented at different sizes ({', '.join(sizes)} WxH): compare each run with the "
+                     "ceiling of its own size (the provenance block gives each run's size); FID across sizes is "
+                     "not comparable either.")
     if any(r.get("pm") is not None for row in rows for r in row["cells"]):
         notes.insert(0, PM_NOTE)
     protocol = protocol_caption([r for g in groups for r in g.records])

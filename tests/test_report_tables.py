@@ -210,3 +210,19 @@ def test_format_csv_and_unknown_table(tmp_path: Path) -> None:
     assert len(bad.output.strip().splitlines()) == 1
     table = build(store.all())["recon"][0]
     assert table_latex(table).count(r"\begin{tabular}") == 1
+
+
+def test_one_ceiling_per_evaluated_size(tmp_path: Path) -> None:
+    """Runs scored at different sizes each get the ceiling of their size, never another size's."""
+    from reports.render import build
+
+    def rec(rid: str, size: list[int], ceil: float, created: str) -> RunRecord:
+        return RunRecord(run_id=rid, method="spade", dataset="synthetic", seed=0, inputs={}, config={}, weights={},
+                         protocol={"segmentation_size": size}, metrics={"miou": 0.5, "fid": 10.0},
+                         ceiling={"miou": ceil}, created=created, kind="external", label=rid)
+
+    data = build([rec("big", [64, 64], 0.99, "2026-01-01"), rec("tiny", [1, 1], 0.036, "2026-01-02")], reported=[])
+    rows = data["main"][0].rows
+    ceilings = {r["label"]: r["cells"][0]["text"] for r in rows if r["kind"] == "ceiling"}
+    assert ceilings == {"real images (ceiling at 64x64, WxH)": "99.0", "real images (ceiling at 1x1, WxH)": "3.6"}
+    assert any("different sizes" in n for n in data["main"][0].notes)
