@@ -179,6 +179,11 @@ def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str,
             size = "x".join(str(v) for v in reversed(r.protocol.get("segmentation_size") or [])) or "?"
             by_size.setdefault(size, {}).update({k: v for k, v in r.ceiling.items() if isinstance(v, int | float)})
         sizes = [z for z, c in by_size.items() if c]
+        if len([z for z in sizes if z != "?"]) <= 1:  # one known size (older records may not record it)
+            merged: dict[str, float] = {}
+            for z in sorted(sizes, key=lambda z: z != "?"):
+                merged.update(by_size[z])
+            sizes, by_size = (["all"], {"all": merged}) if merged else ([], {})
         for size in sizes:
             ceil = by_size[size]
             label = "real images (ceiling)" if len(sizes) == 1 else f"real images (ceiling at {size}, WxH)"
