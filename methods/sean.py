@@ -88,6 +88,10 @@ class SEANConfig(SpeedConfig):
     noise: bool = True
     downsampling: bool = True
     style_impl: StyleImpl = "fused"  # same function, different speed (see the module docstring)
+    # 19 classes: the one-hot convolutions are already cheap, and the gather measured no faster on CPU
+    # (bench/perf/vs_official.py, 256x256, 1 thread: forward 0.95x, forward+backward 1.00x); "gather" is
+    # available for hardware where it wins
+    onehot_conv: OneHotConv = "dense"
     # input channels
     contain_dontcare_label: bool = False
     no_instance: bool = True

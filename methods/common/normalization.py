@@ -86,12 +86,10 @@ def fused_pair(
     The two convolutions must have the same geometry (SPADE's γ/β, SEAN's and RESAIL's style γ/β). The
     outputs are channel slices of one tensor; gradients reach both modules' own parameters.
     """
-    if not fuse or conv_a._forward_pre_hooks or conv_b._forward_pre_hooks:
+    if not fuse or conv_a._forward_pre_hooks or conv_b._forward_pre_hooks or (conv_a.bias is None) != (conv_b.bias is None):
         return conv_a(x), conv_b(x)
     weight = torch.cat([conv_a.weight, conv_b.weight])
-    bias = None if conv_a.bias is None or conv_b.bias is None else torch.cat([conv_a.bias, conv_b.bias])
-    if (conv_a.bias is None) != (conv_b.bias is None):
-        return conv_a(x), conv_b(x)
+    bias = None if conv_a.bias is None else torch.cat([conv_a.bias, conv_b.bias])  # type: ignore[list-item]
     out = conv_a._conv_forward(x, weight, bias)
     return out[:, : conv_a.out_channels], out[:, conv_a.out_channels :]
 
