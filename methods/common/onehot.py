@@ -159,7 +159,7 @@ class LabelMap:
     def taps(
         self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], mode: PaddingMode
     ) -> tuple[torch.Tensor, int, int]:
-        """``([B, Ho, Wo, T] int64, Ho, Wo)``: ``t * (K + 1) + 1 + class`` under tap ``t`` of each output,
+        """``([B, Ho, Wo, T] int32, Ho, Wo)``: ``t * (K + 1) + 1 + class`` under tap ``t`` of each output,
         ``t * (K + 1)`` where the tap falls on zero padding (the tap's zero row of the table).
 
         Taps are in the weight's ``(ky, kx)`` row-major order; ``mode="reflect"`` reflects the ids (a
@@ -179,18 +179,18 @@ class LabelMap:
                 raise ValueError(f"reflect padding {padding} needs a label map larger than {h}x{w}")
             rows = _reflect_index(h, ph, self.device)
             cols = _reflect_index(w, pw, self.device)
-            padded = (self.ids + 1).index_select(1, rows).index_select(2, cols)
+            padded = (self.ids + 1).to(torch.int32).index_select(1, rows).index_select(2, cols)
         else:
-            padded = F.pad(self.ids + 1, (pw, pw, ph, ph), value=0)
+            padded = F.pad((self.ids + 1).to(torch.int32), (pw, pw, ph, ph), value=0)
         padded = padded.contiguous()
         hp, wp = padded.shape[1:]
         # every (output position, tap) as one strided view (F.unfold for integer maps), plus the tap offsets
         windows = padded.as_strided((b, ho, wo, kh, kw), (hp * wp, sh * wp, sw, wp, 1))
-        offsets = torch.arange(kh * kw, device=self.device).view(kh, kw) * (self.num_classes + 1)
+        offsets = torch.arange(kh * kw, dtype=torch.int32, device=self.device).view(kh, kw) * (self.num_classes + 1)
         if torch.compiler.is_compiling():  # out= on a strided view confuses inductor's layout
             taps = (windows + offsets).reshape(b, ho, wo, kh * kw)
         else:  # one pass writing the [B, Ho, Wo, T] layout directly
-            out = torch.empty((b, ho, wo, kh, kw), dtype=torch.long, device=self.device)
+            out = torch.empty((b, ho, wo, kh, kw), dtype=torch.int32, device=self.device)
             taps = torch.add(windows, offsets, out=out).view(b, ho, wo, kh * kw)
         hit = (taps, ho, wo)
         self._taps[key] = hit
@@ -317,14 +317,15 @@ class _GatherRows(torch.autograd.Function):
         (idx,) = ctx.saved_tensors
         grad = grad.contiguous()
         out = grad.new_zeros(ctx.rows, grad.shape[1])
-        for column in idx.t().contiguous():  # contiguous index rows: measured 1.3x faster than strided
+        # contiguous int64 index rows: measured 1.3x faster than strided columns, 1.1x than int32
+        for column in idx.t().to(torch.long, memory_format=torch.contiguous_format):
             out.index_add_(0, column, grad)
         return out, None
 
 
 def _row_counts(idx: torch.Tensor, b: int, rows: int) -> torch.Tensor:
     """``[B, rows]``: how often each table row is gathered per image (float, for a matmul)."""
-    flat = idx.view(b, -1)
+    flat = idx.reshape(b, -1).long()
     counts = torch.zeros(b, rows, dtype=torch.float32, device=idx.device)
     return counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float32))
 
