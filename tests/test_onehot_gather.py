@@ -145,7 +145,8 @@ def _forward(name: str, method: Any, data: dict[str, Any]) -> torch.Tensor:
     if name == "sean":
         return net(data["semantics"], data["image"])
     if name == "oasis":
-        return net(data["semantics"], torch.randn(2, method.cfg.z_dim, dtype=torch.float64))
+        z_dtype = torch.float32 if data.get("_float") else torch.float64
+        return net(data["semantics"], torch.randn(2, method.cfg.z_dim, dtype=z_dtype))
     if name == "pix2pixhd":
         return net(method._generator_input(data))
     if name == "resail":
@@ -212,6 +213,22 @@ def test_method_generator_gather_equals_dense(case: str, monkeypatch: pytest.Mon
     assert grads_g.keys() == grads_d.keys() and len(grads_d) > 0
     for k in grads_d:
         torch.testing.assert_close(grads_g[k], grads_d[k], rtol=1e-9, atol=1e-10, msg=lambda m, k=k: f"{k}: {m}")
+
+
+@pytest.mark.parametrize("case", ["spade", "sean", "oasis", "pix2pixhd-feat", "resail"])
+def test_gather_runs_under_bf16_autocast(case: str) -> None:
+    """The dtype plumbing of the gather under autocast (CPU here; tests/test_gpu_speed.py does CUDA):
+    bf16 activations, float32 tables, gradients reach the weights and are finite."""
+    name, method, data = _build(case, "gather")
+    for net in method.nets.values():
+        net.float()
+    data = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in data.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = _forward(name, method, {**data, "_float": True})
+    assert out.dtype == torch.bfloat16
+    out.float().mean().backward()
+    grads = [p.grad for p in method.nets["netG"].parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_spade_float32_within_float_tolerance() -> None:

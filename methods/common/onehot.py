@@ -279,7 +279,8 @@ def _table(weight: torch.Tensor, lm: LabelMap, bias: torch.Tensor | None, bias_t
         extra = (torch.einsum("bp,bopt->bto", c, wc) if per_image else torch.einsum("bp,opt->bto", c, wc))[:, :, None]
     if bias is not None and bias_tap is not None:
         bias_rows = torch.zeros(t, 1, o, dtype=weight.dtype, device=weight.device)
-        bias_rows = bias_rows.index_copy(0, torch.tensor([bias_tap], device=weight.device), bias.view(1, 1, o))
+        bias_rows = bias_rows.index_copy(0, torch.tensor([bias_tap], device=weight.device),
+                                         bias.view(1, 1, o).to(weight.dtype))
         extra = bias_rows if extra is None else extra + bias_rows
     if extra is not None:
         rows = rows + extra
