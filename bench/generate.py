@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +86,36 @@ def generate_split(
     out = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
     planned = _planned_ids(dataset)
     if planned is not None:  # claim every name up front: a clash with a user's file fails now, not at the end
-        names = [f"{i}.png" for i in planned] if samples == 1 else [f"{i}_s{k}.png" for i in planned for k in range(samples)]
-        out.claim([*names, "samples.json"] if samples > 1 else names)
+        out.claim(_output_names(planned, samples))
     method.train_mode(False)
     method.before_generate(stats_dataset if stats_dataset is not None else dataset)
     seeds_used: dict[str, list[int]] = {}
     n = len(dataset)
     bar = tqdm(total=n * samples, desc=f"generate {method.name}", file=sys.stderr, disable=not progress, leave=False)
-    for start in range(0, n, batch_size):
-        idx = list(range(start, min(n, start + batch_size)))
+    batches = [list(range(start, min(n, start + batch_size))) for start in range(0, n, batch_size)]
+    for name, png, stem, image_seed_ in _generated(method, dataset, batches, seed=seed, samples=samples,
+                                                  transform_batch=transform_batch, bar=bar):
+        out.write_bytes(name, png)
+        seeds_used.setdefault(stem, []).append(image_seed_)
+    bar.close()
+    if samples > 1:
+        out.write_text("samples.json", json.dumps({"seed": seed, "samples": samples, "seeds": seeds_used}, indent=1))
+    return out.finish()
+
+
+def _output_names(ids: list[str], samples: int) -> list[str]:
+    """Every file name a generation writes: ``<id>.png``, or ``<id>_s<k>.png`` and ``samples.json``."""
+    if samples == 1:
+        return [f"{i}.png" for i in ids]
+    return [f"{i}_s{k}.png" for i in ids for k in range(samples)] + ["samples.json"]
+
+
+def _generated(method: Method, dataset: Any, batches: list[list[int]], *, seed: int, samples: int,
+               transform_batch: Callable[[dict[str, Any]], dict[str, Any]] | None,
+               bar: Any) -> Iterator[tuple[str, bytes, str, int]]:
+    """``(file name, PNG bytes, id, image seed)`` of each generated image of ``batches`` (dataset indices),
+    noise for image ``i``'s sample ``k`` drawn from ``image_seed(seed + 7919 k, i)`` only."""
+    for idx in batches:
         batch = collate([dataset[i] for i in idx])
         if transform_batch is not None:
             batch = transform_batch(batch)
@@ -105,14 +126,8 @@ def generate_split(
                 images = to_uint8(method.generate(data, seeds))
             for j, img in enumerate(images):
                 stem = batch["id"][j]
-                name = f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"
-                out.write_bytes(name, _png(img))
-                seeds_used.setdefault(stem, []).append(seeds[j])
+                yield (f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"), _png(img), stem, seeds[j]
             bar.update(len(idx))
-    bar.close()
-    if samples > 1:
-        out.write_text("samples.json", json.dumps({"seed": seed, "samples": samples, "seeds": seeds_used}, indent=1))
-    return out.finish()
 
 
 def _generate_sharded(method: Method, dataset: Any, out_dir: str | Path | OutputDir, *, seed: int, batch_size: int,
@@ -131,8 +146,7 @@ def _generate_sharded(method: Method, dataset: Any, out_dir: str | Path | Output
         if ctx.is_main:
             out = as_output_dir(out_dir, overwrite=overwrite, kind=GENERATED_KIND)
             ids = _planned_ids(dataset) or [str(dataset[i]["id"]) for i in range(n)]
-            names = [f"{i}.png" for i in ids] if samples == 1 else [f"{i}_s{k}.png" for i in ids for k in range(samples)]
-            out.claim([*names, "samples.json"] if samples > 1 else names)
+            out.claim(_output_names(ids, samples))
     folder = Path(ctx.broadcast(str(out.path) if out is not None else ""))
     set_rng_state(ctx.broadcast(rng_state()))  # one RNG state on every rank (OASIS's before_generate draws)
     method.train_mode(False)
@@ -143,26 +157,14 @@ def _generate_sharded(method: Method, dataset: Any, out_dir: str | Path | Output
     with all_or_none(ctx):
         bar = tqdm(total=sum(map(len, mine)) * samples, desc=f"generate {method.name}", file=sys.stderr,
                    disable=not (progress and ctx.is_main), leave=False)
-        for idx in mine:
-            batch = collate([dataset[i] for i in idx])
-            if transform_batch is not None:
-                batch = transform_batch(batch)
-            data = method.prepare(batch)
-            for k in range(samples):
-                seeds = [image_seed(seed + k * 7919, i) for i in idx]
-                with torch.no_grad():
-                    images = to_uint8(method.generate(data, seeds))
-                for j, img in enumerate(images):
-                    stem = batch["id"][j]
-                    name = f"{stem}.png" if samples == 1 else f"{stem}_s{k}.png"
-                    png = _png(img)
-                    if out is not None:
-                        out.write_bytes(name, png)
-                    else:  # rank 0 claimed the name and hashes the file into its manifest below
-                        write_file_atomic(folder / name, lambda f, b=png: f.write(b))
-                        written.append(name)
-                    seeds_used.setdefault(stem, []).append(seeds[j])
-                bar.update(len(idx))
+        for name, png, stem, image_seed_ in _generated(method, dataset, mine, seed=seed, samples=samples,
+                                                      transform_batch=transform_batch, bar=bar):
+            if out is not None:
+                out.write_bytes(name, png)
+            else:  # rank 0 claimed the name and hashes the file into its manifest below
+                write_file_atomic(folder / name, lambda f, b=png: f.write(b))
+                written.append(name)
+            seeds_used.setdefault(stem, []).append(image_seed_)
         bar.close()
     gathered = ctx.gather((written, seeds_used))
     with all_or_none(ctx):  # rank 0 completes the manifest
