@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from bench.cache import atomic_write_text
 from bench.errors import BenchError
+from bench.store import from_strict_json, strict_json_value
 
 #: default tolerances: |new - old| <= abs + rel * |old|
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
@@ -93,7 +94,7 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise BenchError(f"{path}: no such baseline file (create one with `bench check --baseline {path} --update`)")
     try:
-        data = json.loads(path.read_text())
+        data = from_strict_json(json.loads(path.read_text()))
     except json.JSONDecodeError as e:
         raise BenchError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data.get("runs"), list) or not data["runs"]:
@@ -153,7 +154,8 @@ def check(baseline_path: str | Path, *, results: str | Path, update: bool = Fals
         data["intervals"] = new_intervals
         data["env"] = env
         data.setdefault("tolerances", {})
-        written = atomic_write_text(baseline_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        written = atomic_write_text(baseline_path, json.dumps(strict_json_value(data), indent=2, sort_keys=True,
+                                                              allow_nan=False) + "\n")
     elif not rows:
         raise BenchError(f"{baseline_path}: no baseline metrics to compare (run with --update to record them)")
     return CheckResult(rows, written, env_changes(data.get("env", {}), env))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,35 @@ SCHEMA_VERSION = 1
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+#: how a non-finite float is spelt in a record (strict JSON has no Infinity or NaN; PSNR of identical images
+#: is +inf): the string below, turned back into the float when the record is read
+NONFINITE = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+_FROM_TEXT = {text: float(key) for key, text in NONFINITE.items()}
+
+
+def strict_json_value(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``"Infinity"``, ``"-Infinity"`` or ``"NaN"`` (strings),
+    so that ``json.dumps(..., allow_nan=False)`` accepts it and jq or a browser can parse the file."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return NONFINITE["nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")]
+    if isinstance(obj, dict):
+        return {k: strict_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json_value(v) for v in obj]
+    return obj
+
+
+def from_strict_json(obj: Any) -> Any:
+    """The inverse of :func:`strict_json_value`: ``"Infinity"``/``"-Infinity"``/``"NaN"`` strings become floats."""
+    if isinstance(obj, str):
+        return _FROM_TEXT.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: from_strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_strict_json(v) for v in obj]
+    return obj
 
 
 def run_id(inputs: dict[str, Any]) -> str:
@@ -47,7 +77,8 @@ class RunRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+        """Strict JSON (RFC 8259): non-finite floats are written as strings (:func:`strict_json_value`)."""
+        return json.dumps(strict_json_value(asdict(self)), indent=2, sort_keys=True, default=str, allow_nan=False)
 
     def summary(self) -> str:
         m = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.metrics.items()) if isinstance(v, int | float))
@@ -76,7 +107,7 @@ class RunStore:
 
     def _read(self, p: Path) -> RunRecord:
         try:
-            data = json.loads(p.read_text())
+            data = from_strict_json(json.loads(p.read_text()))
             return RunRecord(**data)
         except (json.JSONDecodeError, TypeError) as e:
             raise BenchError(f"{p}: not a valid run record ({e})") from None

@@ -129,3 +129,19 @@ def test_check_names_changed_versions(store: RunStore, tmp_path: Path) -> None:
 
     assert env_changes({"torch": "2.14.0", "numpy": "2.4.6"}, {"torch": "2.14.1", "numpy": "2.4.6"}) == [
         "torch 2.14.0 -> 2.14.1"]
+
+
+def test_records_are_strict_json_and_keep_non_finite_values(tmp_path: Path) -> None:
+    """PSNR of identical images is +inf: the file must still parse as strict JSON (jq, a browser), and the
+    record read back must carry the float, not a string."""
+    s = RunStore(tmp_path / "results")
+    rec = _record("inf1", "spade", {"psnr": float("inf"), "rmse": 0.0, "fid": float("nan"), "kid": -float("inf")},
+                  created="2026-01-01T00:00:00", extra={"nested": [float("inf"), "NaN-like text", 1.5]})
+    path = s.put(rec)
+    text = path.read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c} in the record"))
+    assert data["metrics"] == {"psnr": "Infinity", "rmse": 0.0, "fid": "NaN", "kid": "-Infinity"}
+    back = s.get("inf1")
+    assert back.metrics["psnr"] == float("inf") and back.metrics["kid"] == -float("inf")
+    assert back.metrics["fid"] != back.metrics["fid"]  # NaN
+    assert back.extra["nested"] == [float("inf"), "NaN-like text", 1.5]
