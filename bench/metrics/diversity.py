@@ -2,9 +2,12 @@
 
 OASIS (Sushko, Schönfeld et al., ICLR 2021, Sec. 4 "multi-modal synthesis") generates 20 images per label
 map, scores every pair of them with MS-SSIM (Wang et al. 2003) and LPIPS (Zhang et al. 2018), takes the
-mean over the pairs and averages over the label maps. boschresearch/OASIS ships no script for this; its
-environment (``oasis.yml``) pins ``pytorch-msssim``, the library used here, and the paper names LPIPS with
-the VGG trunk. The protocol, exactly:
+mean over the pairs and averages over the label maps. boschresearch/OASIS ships no script for this; the
+authors named their tools in boschresearch/OASIS#16 (2021-12 and 2022-01): ``lpips.LPIPS(net='vgg')``
+(version 0.1, the official PerceptualSimilarity code, called on images in [-1, 1]) and
+``pytorch_msssim.ms_ssim(image_1, image_2, data_range=1, size_average=False)`` (one value per pair, images
+in [0, 1]); their environment (``oasis.yml``) pins ``pytorch-msssim``. The pairing and the averaging below
+follow the paper's text (no code of theirs states it). The protocol, exactly:
 
 * **samples**: ``K >= 2`` images per label map, ``<stem>_s<k>.png`` for ``k < K`` (``bench generate
   --samples K``; sample ``k`` of image ``i`` draws its noise from ``image_seed(seed + 7919 k, i)``).
