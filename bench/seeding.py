@@ -44,10 +44,16 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the torch, numpy and Python RNGs (and the CUDA ones of the devices present) from
+    :func:`rng_state`'s dict, as saved in a checkpoint; CUDA states beyond ``torch.cuda.device_count()`` are
+    ignored, and none are set on a machine without CUDA."""
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # a checkpoint of an 8-GPU node resumes on fewer GPUs: the states of devices this machine lacks are
+        # dropped (torch.cuda.set_rng_state_all would index past the last device)
+        for device, cuda_state in enumerate(list(state["cuda"])[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)

@@ -101,3 +101,20 @@ def test_overrides_are_type_checked() -> None:
                      ({"batch_size": "0"}, "batch_size must be >= 1")]:
         with pytest.raises(ConfigError, match=msg):
             apply_overrides(CFG, bad)
+
+
+def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint from an 8-GPU node resumes on a 1-GPU machine: device 0's state is set, the other 7 are
+    dropped (set_rng_state_all would fail on device 1), and the CPU RNGs are restored as saved."""
+    from bench.seeding import rng_state, set_rng_state
+
+    state = rng_state()
+    state["cuda"] = [torch.full((16,), i, dtype=torch.uint8) for i in range(8)]
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: calls.append((int(s[0]), device)))
+    expected = torch.rand(3)
+    set_rng_state(state)
+    assert calls == [(0, 0)]
+    assert torch.equal(torch.rand(3), expected)
