@@ -303,25 +303,52 @@ def _indices(taps: torch.Tensor, table_rows: int, per_image: bool) -> torch.Tens
 
 
 class _GatherRows(torch.autograd.Function):
-    """``out[n] = sum_t table[idx[n, t]]`` (``embedding_bag`` sum); backward: one ``index_add_`` per tap."""
+    """``out[n] = sum_t table[idx[n, t]]`` (``embedding_bag`` sum); backward: one ``index_add_`` per tap.
+
+    ``table`` [R, O] float, ``idx`` [B * Ho * Wo, T] int32/int64. With ``shape=(B, Ho, Wo)`` the result is
+    returned channels-first, ``[B, O, Ho, Wo]`` contiguous, converted by one 2-D transpose per image (and
+    the gradient back the same way): bit-for-bit the ``permute(0, 3, 1, 2).contiguous()`` of the rows, but
+    copy_'s blocked 2-D transpose measured 2.5-5x faster on CPU than that 4-D permuted copy (issue 17).
+    Without ``shape`` the result is the ``[B * Ho * Wo, O]`` rows.
+    """
 
     @staticmethod
-    def forward(ctx: Any, table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, table: torch.Tensor, idx: torch.Tensor, shape: tuple[int, int, int] | None = None) -> torch.Tensor:
         ctx.save_for_backward(idx)
         ctx.rows = table.shape[0]
-        return F.embedding_bag(idx, table, mode="sum")
+        ctx.shape = shape
+        rows = F.embedding_bag(idx, table, mode="sum")
+        if shape is None:
+            return rows
+        b, ho, wo = shape
+        hw, o = ho * wo, rows.shape[1]
+        out = rows.new_empty(b, o, hw)
+        for i in range(b):
+            out[i].copy_(rows[i * hw : (i + 1) * hw].t())
+        return out.view(b, o, ho, wo)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         if not ctx.needs_input_grad[0]:
-            return None, None
+            return None, None, None
         (idx,) = ctx.saved_tensors
-        grad = grad.contiguous()
+        if ctx.shape is None:
+            grad = grad.contiguous()
+        elif grad.is_contiguous():  # [B, O, Ho, Wo] -> [B * Ho * Wo, O], one 2-D transpose per image
+            b, ho, wo = ctx.shape
+            hw, o = ho * wo, grad.shape[1]
+            g = grad.view(b, o, hw)
+            rows = grad.new_empty(b * hw, o)
+            for i in range(b):
+                rows[i * hw : (i + 1) * hw].copy_(g[i].t())
+            grad = rows
+        else:  # any other layout (channels-last: already the rows' order, then no copy)
+            grad = grad.permute(0, 2, 3, 1).reshape(-1, grad.shape[1]).contiguous()
         out = grad.new_zeros(ctx.rows, grad.shape[1])
         # contiguous int64 index rows: measured 1.3x faster than strided columns, 1.1x than int32
         for column in idx.t().to(torch.long, memory_format=torch.contiguous_format):
             out.index_add_(0, column, grad)
-        return out, None
+        return out, None, None
 
 
 def _row_counts(idx: torch.Tensor, b: int, rows: int) -> torch.Tensor:
@@ -380,11 +407,12 @@ def onehot_conv2d(
         counts = _row_counts(idx, b, table.shape[0]).to(table.dtype)
         out = (counts @ table / (ho * wo)).view(b, o, 1, 1)
     else:
-        out = _GatherRows.apply(table, idx).view(b, ho, wo, o).permute(0, 3, 1, 2)
-        if not _channels_last(weight):
+        if _channels_last(weight):
+            out = _GatherRows.apply(table, idx).view(b, ho, wo, o).permute(0, 3, 1, 2)
+        else:
             # the gather writes channels-last; a channels-first network would otherwise convert its
             # weights to channels-last in every following convolution (measured: 4x more copying)
-            out = out.contiguous()
+            out = _GatherRows.apply(table, idx, (b, ho, wo))
     if bias is not None and bias_tap is None:
         out = out + bias.view(1, o, 1, 1)
     if lm.tail is not None:
