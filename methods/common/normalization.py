@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -74,8 +74,36 @@ class SPADE(nn.Module):
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor | LabelMap) -> torch.Tensor:
         normalized = getattr(self, self.norm_attr)(x)
-        gamma, beta = self.modulation(segmap, x.shape[2:])
+        if self.fuse_gamma_beta:
+            actv = self.shared(segmap, x.shape[2:])
+            both = fused_conv(self.mlp_gamma, self.mlp_beta, actv)
+            if both is not None and both.shape[1] == 2 * normalized.shape[1]:
+                return modulate(normalized, both)
+            gamma, beta = _split(both, self.mlp_gamma, self.mlp_beta, actv)
+        else:
+            gamma, beta = self.modulation(segmap, x.shape[2:])
         return normalized * (1 + gamma) + beta
+
+
+def fused_conv(conv_a: nn.Conv2d, conv_b: nn.Conv2d, x: torch.Tensor) -> torch.Tensor | None:
+    """``cat([conv_a(x), conv_b(x)], 1)`` as one convolution over the concatenated weights, or None when
+    the two cannot be fused (a forward pre-hook such as spectral norm, or only one of them has a bias).
+
+    ``conv_a``, ``conv_b``: same geometry, ``O_a`` and ``O_b`` outputs; ``x`` [B, C, H, W] → [B, O_a + O_b, H', W'].
+    """
+    if conv_a._forward_pre_hooks or conv_b._forward_pre_hooks or (conv_a.bias is None) != (conv_b.bias is None):
+        return None
+    weight = torch.cat([conv_a.weight, conv_b.weight])
+    bias = None if conv_a.bias is None else torch.cat([conv_a.bias, conv_b.bias])  # type: ignore[list-item]
+    return conv_a._conv_forward(x, weight, bias)
+
+
+def _split(
+    both: torch.Tensor | None, conv_a: nn.Conv2d, conv_b: nn.Conv2d, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if both is None:
+        return conv_a(x), conv_b(x)
+    return both[:, : conv_a.out_channels], both[:, conv_a.out_channels :]
 
 
 def fused_pair(
@@ -86,12 +114,56 @@ def fused_pair(
     The two convolutions must have the same geometry (SPADE's γ/β, SEAN's and RESAIL's style γ/β). The
     outputs are channel slices of one tensor; gradients reach both modules' own parameters.
     """
-    if not fuse or conv_a._forward_pre_hooks or conv_b._forward_pre_hooks or (conv_a.bias is None) != (conv_b.bias is None):
-        return conv_a(x), conv_b(x)
-    weight = torch.cat([conv_a.weight, conv_b.weight])
-    bias = None if conv_a.bias is None else torch.cat([conv_a.bias, conv_b.bias])  # type: ignore[list-item]
-    out = conv_a._conv_forward(x, weight, bias)
-    return out[:, : conv_a.out_channels], out[:, conv_a.out_channels :]
+    return _split(fused_conv(conv_a, conv_b, x) if fuse else None, conv_a, conv_b, x)
+
+
+class _Modulate(torch.autograd.Function):
+    """``x * (1 + gb[:, :C]) + gb[:, C:]`` whose backward writes the gradient of ``gb`` as one tensor.
+
+    Autograd's version of the same expression on two channel slices of ``gb`` builds the slice gradients
+    as two zero-filled ``gb``-sized tensors and adds them (SliceBackward0: two fills, two copies and an
+    add, measured 6-7% of SPADE's forward+backward at 256x256 on CPU). Same operations in the same order
+    otherwise, so outputs and gradients are bit-identical to autograd's.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, gb: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        scale = gb[:, :c] + 1
+        out = x * scale
+        out += gb[:, c:]
+        ctx.save_for_backward(x, scale)
+        ctx.gb_dtype = gb.dtype
+        cl = gb.dim() == 4 and gb.is_contiguous(memory_format=torch.channels_last) and not gb.is_contiguous()
+        ctx.gb_format = torch.channels_last if cl else torch.contiguous_format
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, scale = ctx.saved_tensors
+        c = x.shape[1]
+        grad_x = grad_gb = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad * scale).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            b, _, h, w = grad.shape
+            grad_gb = grad.new_empty((b, 2 * c, h, w), dtype=ctx.gb_dtype).contiguous(memory_format=ctx.gb_format)
+            torch.mul(grad, x, out=grad_gb[:, :c])
+            grad_gb[:, c:].copy_(grad)
+        return grad_x, grad_gb
+
+
+def modulate(x: torch.Tensor, gamma_beta: torch.Tensor) -> torch.Tensor:
+    """SPADE's ``x * (1 + gamma) + beta`` for ``gamma_beta`` = ``cat([gamma, beta], 1)``.
+
+    Args:
+        x: ``[B, C, H, W]`` float, the normalized activation.
+        gamma_beta: ``[B, 2C, H, W]`` float (the fused γ/β convolution's output, :func:`fused_conv`).
+
+    Returns:
+        ``[B, C, H, W]``, bit-identical to the expression on the two channel halves, as are the gradients.
+    """
+    return _Modulate.apply(x, gamma_beta)
 
 
 class _SpectralDivide(torch.autograd.Function):
