@@ -3,11 +3,13 @@ replaces (outputs and gradients, on small inputs), bit for bit where the path cl
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.common.normalization import SPADE, modulate
+from methods.common.normalization import SPADE, SpectralConv2d, modulate, spectral_conv
 from methods.common.onehot import LabelMap, _GatherRows, onehot_conv2d
 
 
@@ -86,3 +88,75 @@ def test_spade_layer_fused_equals_unfused_bit_for_bit() -> None:
     torch.testing.assert_close(g1, g0, rtol=1e-5, atol=1e-6)
     for n in p0:
         torch.testing.assert_close(p1[n], p0[n], rtol=1e-5, atol=1e-5, msg=n)
+
+
+# --- spectral norm: the division moved to the output (spectral_after_conv) ---------------------------------
+def _sn_pair(bias: bool, k: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(0)
+    ref = spectral_conv(torch.nn.Conv2d(8, 6, k, padding=k // 2, bias=bias))
+    with torch.no_grad():
+        if bias:
+            ref.bias.normal_()
+    fast = copy.deepcopy(ref)
+    fast.spectral_after_conv = True
+    return ref, fast
+
+
+@pytest.mark.parametrize("bias,k,train", [(True, 3, True), (False, 1, True), (True, 3, False)])
+def test_spectral_after_conv_equals_weight_division(bias: bool, k: int, train: bool) -> None:
+    ref, fast = _sn_pair(bias, k)
+    assert isinstance(fast, SpectralConv2d) and isinstance(fast, torch.nn.Conv2d)
+    assert list(fast.state_dict()) == list(ref.state_dict())
+    x = torch.randn(2, 8, 2, 2, generator=torch.Generator().manual_seed(2))
+    assert fast.divides_output(x)
+    results = []
+    for net in (ref, fast):
+        net.train(train)
+        leaf = x.clone().requires_grad_()
+        out = net(leaf)
+        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
+        results.append((out.detach(), leaf.grad, {n: p.grad for n, p in net.named_parameters()},
+                        {n: b.clone() for n, b in net.named_buffers()}))
+    (o0, g0, p0, b0), (o1, g1, p1, b1) = results
+    torch.testing.assert_close(o1, o0, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g1, g0, rtol=1e-5, atol=1e-6)
+    for n in p0:
+        torch.testing.assert_close(p1[n], p0[n], rtol=1e-5, atol=1e-6, msg=n)
+    for n in b0:  # the power iteration updated u and v identically
+        assert torch.equal(b1[n], b0[n]), n
+
+
+def test_spectral_after_conv_gradient_against_float64_autograd() -> None:
+    """The hand-written backward (sigma's gradient included) against autograd on the reference maths."""
+    _, fast = _sn_pair(True, 3)
+    fast.eval()  # fixed u, v
+    x = torch.randn(1, 8, 3, 2, generator=torch.Generator().manual_seed(3))
+    g = torch.randn(1, 6, 3, 2, generator=torch.Generator().manual_seed(4))
+    leaf = x.clone().requires_grad_()
+    fast(leaf).backward(g)
+    w = fast.weight_orig.detach().double().requires_grad_()
+    b = fast.bias.detach().double().requires_grad_()
+    x64 = x.double().requires_grad_()
+    sigma = torch.dot(fast.weight_u.double(), torch.mv(w.view(6, -1), fast.weight_v.double()))
+    F.conv2d(x64, w / sigma, b, padding=1).backward(g.double())
+    torch.testing.assert_close(leaf.grad.double(), x64.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.weight_orig.grad.double(), w.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast.bias.grad.double(), b.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_after_conv_keeps_weight_division_for_large_outputs() -> None:
+    ref, fast = _sn_pair(True, 3)
+    x = torch.randn(1, 8, 16, 16)  # 256 positions > 8 * 3 * 3 weight columns
+    assert not fast.divides_output(x)
+    assert torch.equal(ref(x), fast(x))
+
+
+def test_spectral_after_conv_config_field_reaches_the_layers() -> None:
+    from bench.config import resolve
+    from bench.datasets import DATASETS
+    from methods import load_method
+
+    cfg = resolve("spade", "synthetic", {"spectral_after_conv": True})
+    m = load_method("spade")(cfg, DATASETS.get("synthetic"), torch.device("cpu"))
+    convs = [mod for mod in m.nets["netG"].modules() if isinstance(mod, SpectralConv2d)]
+    assert convs and all(c.spectral_after_conv for c in convs)

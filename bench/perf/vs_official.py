@@ -54,7 +54,8 @@ SHIMS = {
     "cuda": "SEAN's ACE calls torch.randn(...).cuda(): on a CPU-only machine Tensor.cuda returns the tensor",
 }
 #: the ``dense`` variant: the official computation (architecture overrides apply to it as well)
-REFERENCE = {"onehot_conv": "dense", "fuse_gamma_beta": False, "bf16": False, "channels_last": False, "compile": False}
+REFERENCE = {"onehot_conv": "dense", "fuse_gamma_beta": False, "spectral_after_conv": False, "bf16": False,
+             "channels_last": False, "compile": False}
 #: tolerance of the agreement check (the generators' golden-case tolerance, tests/parity)
 RTOL, ATOL = 1e-4, 3e-5
 

@@ -206,10 +206,11 @@ class FP32SpectralNorm(SpectralNorm):
     Same keys (``weight_orig``, ``weight_u``, ``weight_v``) and the same values without autocast.
     """
 
-    def compute_weight(self, module: nn.Module, do_power_iteration: bool) -> torch.Tensor:
-        """torch's ``SpectralNorm.compute_weight`` (dim 0) with the division as :class:`_SpectralDivide`."""
-        if self.dim != 0:
-            return super().compute_weight(module, do_power_iteration)
+    def power_iteration(
+        self, module: nn.Module, do_power_iteration: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(weight_orig, u, v)`` after torch's power iteration (dim 0; ``u``/``v`` updated in place as torch
+        does, and cloned when iterated so that autograd sees constants)."""
         weight = getattr(module, self.name + "_orig")
         u = getattr(module, self.name + "_u")
         v = getattr(module, self.name + "_v")
@@ -222,10 +223,22 @@ class FP32SpectralNorm(SpectralNorm):
                 if self.n_power_iterations > 0:
                     u = u.clone(memory_format=torch.contiguous_format)
                     v = v.clone(memory_format=torch.contiguous_format)
-        return _SpectralDivide.apply(weight, u, v)
+        return weight, u, v
+
+    def compute_weight(self, module: nn.Module, do_power_iteration: bool) -> torch.Tensor:
+        """torch's ``SpectralNorm.compute_weight`` (dim 0) with the division as :class:`_SpectralDivide`."""
+        if self.dim != 0:
+            return super().compute_weight(module, do_power_iteration)
+        return _SpectralDivide.apply(*self.power_iteration(module, do_power_iteration))
 
     def __call__(self, module: nn.Module, inputs: object) -> None:
         device = getattr(module, self.name + "_orig").device.type
+        if isinstance(module, SpectralConv2d):
+            module._sn_uv = None
+            if module.divides_output(inputs[0]) and self.dim == 0 and not torch.is_autocast_enabled(device):  # type: ignore[index]
+                # the forward convolves with weight_orig and divides its output (SpectralConv2d.forward)
+                module._sn_uv = self.power_iteration(module, module.training)[1:]
+                return
         if torch.is_autocast_enabled(device):
             with torch.autocast(device_type=device, enabled=False):
                 super().__call__(module, inputs)
@@ -233,11 +246,98 @@ class FP32SpectralNorm(SpectralNorm):
             super().__call__(module, inputs)
 
 
+class _SpectralConv(torch.autograd.Function):
+    """``conv2d(x, W) / sigma + bias`` with ``sigma = u . (W v)`` (u, v constants): the spectral-norm
+    convolution ``conv2d(x, W / sigma, bias)`` with the division moved to the output.
+
+    Where the output is smaller than the weight (SPADE's 1024-channel blocks at 8x8-32x32) this replaces
+    the passes over the weight (``W / sigma`` forward; ``<g_W, W>``, ``/ sigma``, rank-1 update backward) by
+    passes over the output. Gradients (``g`` of the output, ``z = conv2d(x, W) / sigma``):
+    ``dx = conv_bwd_input(g / sigma, W)``,
+    ``dW = conv_bwd_weight(x, g / sigma) - (<g, z> / sigma) u v^T``, ``dbias = sum g``: the same function
+    as the reference, values equal up to float rounding (not bit for bit).
+
+    Shapes: ``x`` [B, C, H, W] float32; ``weight`` [O, C, kh, kw]; ``bias`` [O] or None; ``u`` [O];
+    ``v`` [C * kh * kw]. Returns [B, O, Ho, Wo].
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, u: torch.Tensor,
+                v: torch.Tensor, conv: tuple[Any, Any, Any, int]) -> torch.Tensor:
+        stride, padding, dilation, groups = conv
+        sigma = torch.dot(u, torch.mv(weight.reshape(weight.shape[0], -1), v))
+        z = F.conv2d(x, weight, None, stride, padding, dilation, groups).div_(sigma)
+        out = z if bias is None else z + bias.view(1, -1, 1, 1)
+        ctx.save_for_backward(x, weight, u, v, sigma, z)
+        ctx.conv = conv
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x, weight, u, v, sigma, z = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x or need_w:
+            gx, gw, _ = torch.ops.aten.convolution_backward(
+                grad / sigma, x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0], groups,
+                [need_x, need_w, False],
+            )
+        if need_w:
+            if grad.is_contiguous() and z.is_contiguous():
+                inner = torch.dot(grad.view(-1), z.view(-1))
+            else:
+                inner = (grad * z).sum()
+            coeff = -inner / sigma
+            if gw.is_contiguous():
+                gw.view(gw.shape[0], -1).addr_(u, v, alpha=coeff)  # type: ignore[arg-type]
+            else:
+                gw.add_(torch.outer(u, v).view(weight.shape) * coeff)
+        if need_b and ctx.has_bias:
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb, None, None, None
+
+
+class SpectralConv2d(nn.Conv2d):
+    """The ``nn.Conv2d`` class of a :func:`spectral_conv` (same parameters, buffers and keys).
+
+    With ``spectral_after_conv`` (set by :func:`methods.common.perf.apply_speed_options`; off by default)
+    a float32 forward whose output is not larger than the weight (``B x Ho x Wo <= C x kh x kw``, zero
+    padding) convolves with ``weight_orig`` and divides the output by sigma (:class:`_SpectralConv`)
+    instead of convolving with ``weight_orig / sigma``; the hook (:class:`FP32SpectralNorm`) still runs
+    the power iteration and updates ``weight_u``/``weight_v`` exactly as before. Changes float rounding
+    only (recorded as a config field). ``self.weight`` is then not refreshed by that call.
+    """
+
+    spectral_after_conv = False
+    _sn_uv: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def divides_output(self, x: Any) -> bool:
+        """Whether the forward on ``x`` [B, C, H, W] takes the divide-the-output path."""
+        if not self.spectral_after_conv or not isinstance(x, torch.Tensor) or x.dim() != 4:
+            return False
+        if self.padding_mode != "zeros" or isinstance(self.padding, str) or x.dtype != torch.float32:
+            return False
+        positions = x.shape[0]
+        for n, k, s, p, d in zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation):
+            positions *= (n + 2 * p - d * (k - 1) - 1) // s + 1
+        return positions <= self.weight_orig.shape[1:].numel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        uv, self._sn_uv = self._sn_uv, None
+        if uv is None:
+            return super().forward(x)
+        return _SpectralConv.apply(x, self.weight_orig, self.bias, uv[0], uv[1],
+                                   (self.stride, self.padding, self.dilation, self.groups))
+
+
 def spectral_conv(conv: nn.Module, enabled: bool = True) -> nn.Module:
     """Wrap with the classic hook-based spectral norm (keys ``weight_orig/_u/_v``, as the releases).
 
     The hook is a :class:`FP32SpectralNorm` (still an ``isinstance`` of torch's ``SpectralNorm``, so
-    ``remove_spectral_norm`` and the state_dict hooks work as before).
+    ``remove_spectral_norm`` and the state_dict hooks work as before); an ``nn.Conv2d`` becomes a
+    :class:`SpectralConv2d` (a subclass with the same state).
     """
     if not enabled:
         return conv
@@ -245,6 +345,8 @@ def spectral_conv(conv: nn.Module, enabled: bool = True) -> nn.Module:
     for hook in conv._forward_pre_hooks.values():
         if type(hook) is SpectralNorm:
             hook.__class__ = FP32SpectralNorm
+    if type(conv) is nn.Conv2d:
+        conv.__class__ = SpectralConv2d
     return conv
 
 

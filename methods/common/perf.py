@@ -10,6 +10,10 @@ None of them changes a parameter name or the checkpoint layout:
 * ``bf16`` — training under ``torch.autocast(dtype=bfloat16)`` on CUDA, without loss scaling; spectral
   norm's power iteration (:class:`~methods.common.normalization.FP32SpectralNorm`) and the losses
   (:mod:`methods.common.losses`) stay float32. Ignored on CPU.
+* ``spectral_after_conv`` — spectral-norm convolutions whose output is no larger than their weight
+  (SPADE's 1024-channel blocks at 8x8-32x32) convolve with the raw weight and divide the output by sigma
+  instead of dividing the weight (:class:`~methods.common.normalization.SpectralConv2d`); same function,
+  float rounding differs. Float32 only (off under autocast).
 * ``channels_last`` — networks and their image-shaped inputs in channels-last memory format.
 * ``fused_adam`` — ``torch.optim.Adam(fused=True)`` (one kernel for all parameters).
 * ``compile`` — ``nn.Module.compile()`` of every network (opt-in); the first call, which compiles, is
@@ -52,6 +56,7 @@ class SpeedConfig(MethodConfig):
 
     onehot_conv: OneHotConv = "gather"
     fuse_gamma_beta: bool = True
+    spectral_after_conv: bool = False
     bf16: bool = False
     channels_last: bool = False
     fused_adam: bool = False
@@ -64,7 +69,8 @@ class SpeedConfig(MethodConfig):
 
 
 def apply_speed_options(nets: dict[str, nn.Module], cfg: Any, method: str = "") -> None:
-    """Apply ``cfg``'s ``onehot_conv``, ``fuse_gamma_beta``, ``channels_last`` and ``compile`` to ``nets``.
+    """Apply ``cfg``'s ``onehot_conv``, ``fuse_gamma_beta``, ``spectral_after_conv``, ``channels_last`` and
+    ``compile`` to ``nets``.
 
     Called at the end of ``build_networks`` (after an EMA copy is made, so the copy is compiled too).
     """
@@ -72,6 +78,8 @@ def apply_speed_options(nets: dict[str, nn.Module], cfg: Any, method: str = "") 
         set_onehot_conv(net, getattr(cfg, "onehot_conv", "gather"))
         for m in modules_with(net, "fuse_gamma_beta"):
             m.fuse_gamma_beta = bool(getattr(cfg, "fuse_gamma_beta", True))
+        for m in modules_with(net, "spectral_after_conv"):
+            m.spectral_after_conv = bool(getattr(cfg, "spectral_after_conv", False))
         if getattr(cfg, "channels_last", False):
             net.to(memory_format=torch.channels_last)
         if getattr(cfg, "compile", False):
