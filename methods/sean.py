@@ -36,7 +36,14 @@ from methods.common.architecture import leaky
 from methods.common.discriminator import MultiscaleDiscriminator
 from methods.common.labels import dontcare_channel_first, one_hot, spade_ids
 from methods.common.losses import GANMode
-from methods.common.normalization import SPADE, ParamFreeNorm, spectral_conv
+from methods.common.normalization import (
+    SPADE,
+    ParamFreeNorm,
+    blend_modulate,
+    fused_conv,
+    modulate,
+    spectral_conv,
+)
 from methods.common.normalization import param_free_norm as make_param_free_norm
 from methods.common.onehot import LabelMap, OneHotConv, conv_labels, label_input, onehot_conv2d, resize_labels
 from methods.common.perf import SpeedConfig, adam, apply_speed_options
@@ -193,13 +200,13 @@ def project_styles_loop(owner: nn.Module, codes: torch.Tensor) -> torch.Tensor:
 
 
 def fused_style_modulation(
-    mu: torch.Tensor, mask: torch.Tensor, convs: Sequence[nn.Conv2d]
-) -> list[torch.Tensor]:
+    mu: torch.Tensor, mask: torch.Tensor, convs: Sequence[nn.Conv2d], *, split: bool = True
+) -> list[torch.Tensor] | torch.Tensor:
     """``conv(Σ_j mu_j ⊗ mask_j)`` for each conv, without building the S-channel style map.
 
     By linearity the conv of the broadcast map equals a conv of the C-channel mask with per-image
     kernels ``K_b[o, j] = Σ_s W[o, s] mu[b, j, s]`` (zero padding maps to zero padding), computed as
-    one grouped convolution over the batch.
+    one grouped convolution over the batch. ``split=False``: the one ``[B, sum O_i, H, W]`` tensor.
     """
     b, c, h, w = mask.shape
     bias = torch.cat([cv.bias for cv in convs])  # type: ignore[misc]
@@ -216,22 +223,23 @@ def fused_style_modulation(
             groups=b,
         )
         out = out.view(b, o, h, w) + bias.view(1, o, 1, 1)
-    return list(out.split([cv.out_channels for cv in convs], dim=1))
+    return list(out.split([cv.out_channels for cv in convs], dim=1)) if split else out
 
 
 def gathered_style_modulation(
-    mu: torch.Tensor, classes: LabelMap, convs: Sequence[nn.Conv2d]
-) -> list[torch.Tensor]:
+    mu: torch.Tensor, classes: LabelMap, convs: Sequence[nn.Conv2d], *, split: bool = True
+) -> list[torch.Tensor] | torch.Tensor:
     """:func:`fused_style_modulation` with the mask given as ids: ``classes`` holds, per pixel, the index
     of its class among the ``C'`` present ones (``LabelMap.subset``); ``mu`` is ``[B, C', S]``.
 
     The per-image kernels ``K_b[o, j] = Σ_s W[o, s] mu[b, j, s]`` are gathered by class id
-    (:func:`~methods.common.onehot.onehot_conv2d` with one kernel per image) → ``[B, O_i, H, W]`` per conv.
+    (:func:`~methods.common.onehot.onehot_conv2d` with one kernel per image) → ``[B, O_i, H, W]`` per conv,
+    or with ``split=False`` the one ``[B, sum O_i, H, W]`` tensor they are channel slices of.
     """
     bias = torch.cat([cv.bias for cv in convs])  # type: ignore[misc]
     kernels = torch.cat([torch.einsum("bcs,oskl->bockl", mu, cv.weight) for cv in convs], dim=1)
     out = onehot_conv2d(classes, kernels, bias, padding=convs[0].padding)  # type: ignore[arg-type]
-    return list(out.split([cv.out_channels for cv in convs], dim=1))
+    return list(out.split([cv.out_channels for cv in convs], dim=1)) if split else out
 
 
 def broadcast_styles(mu: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -366,17 +374,21 @@ class ACE(nn.Module):
         return x + r.transpose(1, 3) * self.noise_var.view(1, c, 1, 1)
 
     def style_modulation(
-        self, segmap: torch.Tensor | LabelMap, style: StyleInput
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, segmap: torch.Tensor | LabelMap, style: StyleInput, *, joint: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
         """``(γ_s, β_s)`` from the style codes and the (resized) style-class part of the segmap.
 
         With a :class:`LabelMap` (``onehot_conv="gather"``) and the fused formulation, the per-image
-        kernels are gathered by class id instead of convolving the ``C``-channel mask.
+        kernels are gathered by class id instead of convolving the ``C``-channel mask. With ``joint`` the
+        fused and gathered formulations return the single ``[B, 2 x norm_nc, H, W]`` tensor
+        ``cat([γ_s, β_s], 1)``.
         """
         if isinstance(segmap, LabelMap):
             if self.impl == "fused" and style.classes.numel():
                 mu = style.codes if style.projected else project_styles(self, style.codes, style.classes)
-                return gathered_style_modulation(mu, segmap.subset(style.classes), [self.conv_gamma, self.conv_beta])
+                out = gathered_style_modulation(mu, segmap.subset(style.classes), [self.conv_gamma, self.conv_beta],
+                                                split=not joint)
+                return out if joint else (out[0], out[1])
             segmap = segmap.dense()[:, segmap.num_const : segmap.num_const + self.style_nc]
         if self.impl == "loop":
             return self._style_modulation_loop(segmap, style)
@@ -386,8 +398,8 @@ class ACE(nn.Module):
         else:
             mu = project_styles(self, style.codes, style.classes)
         if self.impl == "fused":
-            gamma, beta = fused_style_modulation(mu, mask, [self.conv_gamma, self.conv_beta])
-            return gamma, beta
+            out = fused_style_modulation(mu, mask, [self.conv_gamma, self.conv_beta], split=not joint)
+            return out if joint else (out[0], out[1])
         middle = broadcast_styles(mu, mask)
         return self.conv_gamma(middle), self.conv_beta(middle)
 
@@ -420,16 +432,35 @@ class ACE(nn.Module):
         noise: Sequence[torch.Generator] | None = None,
     ) -> torch.Tensor:
         normalized = self.param_free_norm(self.add_noise(x, noise))
-        segmap = resize_labels(segmap, x.shape[2:])
-        gamma, beta = self.Spade.modulation(segmap, x.shape[2:])
-        if self.use_rgb:
-            if style is None:
-                raise ValueError("this SEAN normalization needs style codes")
-            style_seg = segmap if isinstance(segmap, LabelMap) else segmap[:, : self.style_nc]
-            gamma_s, beta_s = self.style_modulation(style_seg, style)
-            a_g, a_b = torch.sigmoid(self.blending_gamma), torch.sigmoid(self.blending_beta)
-            gamma = a_g * gamma_s + (1 - a_g) * gamma
-            beta = a_b * beta_s + (1 - a_b) * beta
+        size = x.shape[2:]
+        segmap = resize_labels(segmap, size)
+        spade = self.Spade
+        # with fused γ/β: each (γ, β) pair stays one [B, 2C, H, W] tensor and the modulation is one
+        # autograd Function (modulate / blend_modulate: bit-identical, no slice gradients)
+        joint = (
+            fused_conv(spade.mlp_gamma, spade.mlp_beta, spade.shared(segmap, size)) if spade.fuse_gamma_beta else None
+        )
+        if joint is not None and joint.shape[1] != 2 * normalized.shape[1]:
+            joint = None
+        if not self.use_rgb:
+            if joint is not None:
+                return modulate(normalized, joint)
+            gamma, beta = spade.modulation(segmap, size)
+            return normalized * (1 + gamma) + beta
+        if style is None:
+            raise ValueError("this SEAN normalization needs style codes")
+        style_seg = segmap if isinstance(segmap, LabelMap) else segmap[:, : self.style_nc]
+        style_out = self.style_modulation(style_seg, style, joint=joint is not None)
+        a_g, a_b = torch.sigmoid(self.blending_gamma), torch.sigmoid(self.blending_beta)
+        if joint is not None and isinstance(style_out, torch.Tensor):
+            return blend_modulate(normalized, style_out, joint, a_g, a_b)
+        gamma_s, beta_s = style_out
+        if joint is not None:
+            gamma, beta = joint[:, : normalized.shape[1]], joint[:, normalized.shape[1] :]
+        else:
+            gamma, beta = spade.modulation(segmap, size)
+        gamma = a_g * gamma_s + (1 - a_g) * gamma
+        beta = a_b * beta_s + (1 - a_b) * beta
         return normalized * (1 + gamma) + beta
 
 

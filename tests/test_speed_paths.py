@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.common.normalization import SPADE, SpectralConv2d, modulate, spectral_conv
+from methods.common.normalization import SPADE, SpectralConv2d, blend_modulate, modulate, spectral_conv
 from methods.common.onehot import LabelMap, _GatherRows, onehot_conv2d
 
 
@@ -160,3 +160,21 @@ def test_spectral_after_conv_config_field_reaches_the_layers() -> None:
     m = load_method("spade")(cfg, DATASETS.get("synthetic"), torch.device("cpu"))
     convs = [mod for mod in m.nets["netG"].modules() if isinstance(mod, SpectralConv2d)]
     assert convs and all(c.spectral_after_conv for c in convs)
+
+
+def test_blend_modulate_is_the_expression_bit_for_bit() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 5, 6, generator=g)
+    style, spade = torch.randn(2, 8, 5, 6, generator=g), torch.randn(2, 8, 5, 6, generator=g)
+    a_g, a_b = torch.sigmoid(torch.randn(1, generator=g)), torch.sigmoid(torch.randn(1, generator=g))
+
+    def ref(x_, s_, m_, ag, ab):  # noqa: ANN001, ANN202 - SEAN's ACE expression
+        gamma = ag * s_[:, :4] + (1 - ag) * m_[:, :4]
+        beta = ab * s_[:, 4:] + (1 - ab) * m_[:, 4:]
+        return x_ * (1 + gamma) + beta
+
+    out_r, grads_r = _grads(ref, x, style, spade, a_g, a_b)
+    out_f, grads_f = _grads(blend_modulate, x, style, spade, a_g, a_b)
+    assert torch.equal(out_r, out_f)
+    for a, b in zip(grads_r, grads_f):
+        assert torch.equal(a, b)

@@ -166,6 +166,71 @@ def modulate(x: torch.Tensor, gamma_beta: torch.Tensor) -> torch.Tensor:
     return _Modulate.apply(x, gamma_beta)
 
 
+class _BlendModulate(torch.autograd.Function):
+    """SEAN's ``x * (1 + a_g * gs + (1 - a_g) * gm) + (a_b * bs + (1 - a_b) * bm)`` with ``gs, bs`` and
+    ``gm, bm`` the channel halves of two tensors, the gradient of each written as one tensor.
+
+    The operations (and autograd's reductions for ``a_g``/``a_b``: ``sum_to_size``) are those autograd
+    runs for the expression, in the same order, so outputs and gradients are bit-identical; what is
+    saved are the zero-filled slice gradients and their adds (SliceBackward0) and the intermediate
+    ``gamma``/``beta`` tensors kept for backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, style: torch.Tensor, spade: torch.Tensor, a_g: torch.Tensor,
+                a_b: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        gs, bs, gm, bm = style[:, :c], style[:, c:], spade[:, :c], spade[:, c:]
+        one_minus_g, one_minus_b = 1 - a_g, 1 - a_b
+        scale = a_g * gs
+        scale += one_minus_g * gm
+        scale += 1
+        beta = a_b * bs
+        beta += one_minus_b * bm
+        out = x * scale
+        out += beta
+        ctx.save_for_backward(x, style, spade, a_g, a_b, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, style, spade, a_g, a_b, scale = ctx.saved_tensors
+        c = x.shape[1]
+        gs, bs, gm, bm = style[:, :c], style[:, c:], spade[:, :c], spade[:, c:]
+        need_x, need_s, need_m, need_ag, need_ab = ctx.needs_input_grad
+        grad_x = grad * scale if need_x else None
+        grad_gamma = grad * x
+        grad_s = grad_m = grad_ag = grad_ab = None
+        if need_s:
+            grad_s = torch.empty_like(style)
+            torch.mul(grad_gamma, a_g, out=grad_s[:, :c])
+            torch.mul(grad, a_b, out=grad_s[:, c:])
+        if need_m:
+            grad_m = torch.empty_like(spade)
+            torch.mul(grad_gamma, 1 - a_g, out=grad_m[:, :c])
+            torch.mul(grad, 1 - a_b, out=grad_m[:, c:])
+        if need_ag:
+            grad_ag = (grad_gamma * gs).sum_to_size(a_g.shape) + -(grad_gamma * gm).sum_to_size(a_g.shape)
+        if need_ab:
+            grad_ab = (grad * bs).sum_to_size(a_b.shape) + -(grad * bm).sum_to_size(a_b.shape)
+        return grad_x, grad_s, grad_m, grad_ag, grad_ab
+
+
+def blend_modulate(x: torch.Tensor, style: torch.Tensor, spade: torch.Tensor, a_g: torch.Tensor,
+                   a_b: torch.Tensor) -> torch.Tensor:
+    """SEAN's blended modulation ``x * (1 + a_g γ_s + (1 - a_g) γ_m) + a_b β_s + (1 - a_b) β_m``.
+
+    Args:
+        x: ``[B, C, H, W]`` float32, the normalized activation.
+        style: ``[B, 2C, H, W]``, ``cat([γ_s, β_s], 1)``; ``spade``: ``[B, 2C, H, W]``, ``cat([γ_m, β_m], 1)``.
+        a_g, a_b: ``[1]`` blending weights (``sigmoid(blending_gamma)``, ``sigmoid(blending_beta)``).
+
+    Returns:
+        ``[B, C, H, W]``; values and gradients bit-identical to the expression (:class:`_BlendModulate`).
+    """
+    return _BlendModulate.apply(x, style, spade, a_g, a_b)
+
+
 class _SpectralDivide(torch.autograd.Function):
     """``W / sigma`` with ``sigma = u . (W v)`` (u, v constants), with a fused backward.
 
