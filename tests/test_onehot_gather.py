@@ -19,7 +19,7 @@ from bench.datasets.spec import DatasetSpec
 from bench.errors import ConfigError
 from methods import load_method
 from methods.common.losses import feature_matching_loss, gan_loss
-from methods.common.normalization import SPADE, FP32SpectralNorm, spectral_conv
+from methods.common.normalization import SPADE, FP32SpectralNorm, SpectralConv2d, spectral_conv
 from methods.common.onehot import LabelMap, as_label_map, onehot_conv2d, onehot_ids, set_onehot_conv
 from methods.common.perf import adam
 
@@ -266,9 +266,12 @@ def test_config_switches_and_refusals() -> None:
 
     cfg = SPADEMethod.tiny_config()
     assert cfg.onehot_conv == "gather" and cfg.fuse_gamma_beta and not (cfg.bf16 or cfg.channels_last)
-    dense = SPADEMethod(apply_overrides(cfg, {"onehot_conv": "dense", "fuse_gamma_beta": "false"}), SPEC)
+    assert cfg.spectral_after_conv
+    dense = SPADEMethod(apply_overrides(cfg, {"onehot_conv": "dense", "fuse_gamma_beta": "false",
+                                              "spectral_after_conv": "false"}), SPEC)
     assert dense.nets["netG"].onehot_conv == "dense"
     assert not any(m.fuse_gamma_beta for m in dense.nets["netG"].modules() if isinstance(m, SPADE))
+    assert not any(m.spectral_after_conv for m in dense.nets["netG"].modules() if isinstance(m, SpectralConv2d))
     with pytest.raises(ConfigError, match="onehot_conv"):
         apply_overrides(cfg, {"onehot_conv": "sparse"})
     with pytest.raises(ConfigError, match="exclude each other"):

@@ -367,7 +367,8 @@ class _SpectralConv(torch.autograd.Function):
 class SpectralConv2d(nn.Conv2d):
     """The ``nn.Conv2d`` class of a :func:`spectral_conv` (same parameters, buffers and keys).
 
-    With ``spectral_after_conv`` (set by :func:`methods.common.perf.apply_speed_options`; off by default)
+    With ``spectral_after_conv`` (set by :func:`methods.common.perf.apply_speed_options` from the config,
+    where it defaults on; off on a bare module)
     a float32 forward whose output is not larger than the weight (``B x Ho x Wo <= C x kh x kw``, zero
     padding) convolves with ``weight_orig`` and divides the output by sigma (:class:`_SpectralConv`)
     instead of convolving with ``weight_orig / sigma``; the hook (:class:`FP32SpectralNorm`) still runs
