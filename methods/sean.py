@@ -199,6 +199,18 @@ def project_styles_loop(owner: nn.Module, codes: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def style_kernels(mu: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-image kernels ``K[b, o, j] = sum_s weight[o, s] mu[b, j, s]``: ``einsum("bcs,oskl->bockl")``.
+
+    ``mu`` [B, C', S], ``weight`` [O, S, kh, kw] → [B, O, C', kh, kw]. One ``matmul`` per image against the
+    weight as stored ([O, S, kh*kw], batched over O): einsum would first copy the weight to [S, O, kh, kw]
+    (measured 2x slower forward+backward for SEAN's 1024x512x3x3 style convolutions on CPU).
+    """
+    o, s, kh, kw = weight.shape
+    w = weight.reshape(o, s, kh * kw)
+    return torch.stack([torch.matmul(m, w) for m in mu.unbind(0)]).view(mu.shape[0], o, mu.shape[1], kh, kw)
+
+
 def fused_style_modulation(
     mu: torch.Tensor, mask: torch.Tensor, convs: Sequence[nn.Conv2d], *, split: bool = True
 ) -> list[torch.Tensor] | torch.Tensor:
@@ -215,7 +227,7 @@ def fused_style_modulation(
         out = bias.view(1, o, 1, 1).expand(b, o, h, w)
     else:
         # kernels per conv, then concatenated: they are C/S times smaller than the weights
-        kernels = torch.cat([torch.einsum("bcs,oskl->bockl", mu, cv.weight) for cv in convs], dim=1)
+        kernels = torch.cat([style_kernels(mu, cv.weight) for cv in convs], dim=1)
         out = F.conv2d(
             mask.reshape(1, b * c, h, w),
             kernels.reshape(b * o, c, kh, kw),
@@ -237,7 +249,7 @@ def gathered_style_modulation(
     or with ``split=False`` the one ``[B, sum O_i, H, W]`` tensor they are channel slices of.
     """
     bias = torch.cat([cv.bias for cv in convs])  # type: ignore[misc]
-    kernels = torch.cat([torch.einsum("bcs,oskl->bockl", mu, cv.weight) for cv in convs], dim=1)
+    kernels = torch.cat([style_kernels(mu, cv.weight) for cv in convs], dim=1)
     out = onehot_conv2d(classes, kernels, bias, padding=convs[0].padding)  # type: ignore[arg-type]
     return list(out.split([cv.out_channels for cv in convs], dim=1)) if split else out
 

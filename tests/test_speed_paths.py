@@ -178,3 +178,15 @@ def test_blend_modulate_is_the_expression_bit_for_bit() -> None:
     assert torch.equal(out_r, out_f)
     for a, b in zip(grads_r, grads_f):
         assert torch.equal(a, b)
+
+
+def test_style_kernels_equal_einsum_with_gradients() -> None:
+    from methods.sean import style_kernels
+
+    g = torch.Generator().manual_seed(0)
+    mu, w = torch.randn(2, 3, 5, generator=g), torch.randn(4, 5, 3, 3, generator=g)
+    out_f, grads_f = _grads(style_kernels, mu, w)
+    out_r, grads_r = _grads(lambda m, w_: torch.einsum("bcs,oskl->bockl", m, w_), mu, w)
+    torch.testing.assert_close(out_f, out_r, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_f, grads_r):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
