@@ -190,3 +190,17 @@ def test_style_kernels_equal_einsum_with_gradients() -> None:
     torch.testing.assert_close(out_f, out_r, rtol=1e-5, atol=1e-6)
     for a, b in zip(grads_f, grads_r):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_after_conv_keeps_module_weight_readable() -> None:
+    """Code that reads ``conv.weight`` after a forward (legacy exports) gets torch's ``W / sigma``."""
+    ref, fast = _sn_pair(True, 3)
+    x = torch.randn(1, 8, 2, 2)
+    for net in (ref, fast):
+        net.train()
+        net(x)
+    assert "weight" not in fast.__dict__
+    assert torch.equal(fast.weight, ref.weight)
+    fast.eval(), ref.eval()
+    fast(x), ref(x)
+    assert torch.equal(fast.weight, ref.weight)

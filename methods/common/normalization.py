@@ -300,9 +300,14 @@ class FP32SpectralNorm(SpectralNorm):
         device = getattr(module, self.name + "_orig").device.type
         if isinstance(module, SpectralConv2d):
             module._sn_uv = None
+            module.__dict__.pop("_sn_lazy", None)
             if module.divides_output(inputs[0]) and self.dim == 0 and not torch.is_autocast_enabled(device):  # type: ignore[index]
-                # the forward convolves with weight_orig and divides its output (SpectralConv2d.forward)
-                module._sn_uv = self.power_iteration(module, module.training)[1:]
+                # the forward convolves with weight_orig and divides its output (SpectralConv2d.forward);
+                # module.weight becomes lazy: computed as before (bit for bit) only if something reads it
+                _, u, v = self.power_iteration(module, module.training)
+                module._sn_uv = (u, v)
+                module.__dict__.pop(self.name, None)
+                module._sn_lazy = (u, v) if module.training else (u.clone(), v.clone())
                 return
         if torch.is_autocast_enabled(device):
             with torch.autocast(device_type=device, enabled=False):
@@ -373,11 +378,23 @@ class SpectralConv2d(nn.Conv2d):
     padding) convolves with ``weight_orig`` and divides the output by sigma (:class:`_SpectralConv`)
     instead of convolving with ``weight_orig / sigma``; the hook (:class:`FP32SpectralNorm`) still runs
     the power iteration and updates ``weight_u``/``weight_v`` exactly as before. Changes float rounding
-    only (recorded as a config field). ``self.weight`` is then not refreshed by that call.
+    only (recorded as a config field). ``self.weight`` (``weight_orig / sigma``) is then computed only
+    when read, with the same values as torch's hook would have set.
     """
 
     spectral_after_conv = False
     _sn_uv: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # after a divide-the-output forward, ``weight`` (W / sigma, as torch's hook sets it) is computed on
+        # first access from that forward's u, v, then cached until the next forward
+        lazy = self.__dict__.get("_sn_lazy")
+        if name == "weight" and lazy is not None:
+            weight = _SpectralDivide.apply(self.weight_orig, *lazy)
+            self.__dict__["weight"] = weight
+            del self.__dict__["_sn_lazy"]
+            return weight
+        return super().__getattr__(name)
 
     def divides_output(self, x: Any) -> bool:
         """Whether the forward on ``x`` [B, C, H, W] takes the divide-the-output path."""
