@@ -582,6 +582,7 @@ preset(
         niter=0,
         max_iters=400,
         checkpoint_every=200,
+        spectral_after_conv=False,  # as SPADE's synthetic preset (see there)
     ),
 )
 # Your own dataset: OASIS has no loader for it; its ADE20K/COCO-Stuff options (resize 286 -> random 256 crop,

@@ -52,6 +52,7 @@ from methods.spade import SPADEMethod, init_weights, latent_size
 StyleImpl = Literal["fused", "batched", "loop"]
 StyleEncoderPlacement = Literal["unified", "resblk", "sean"]
 STYLE_IMPLS: tuple[str, ...] = ("fused", "batched", "loop")
+StyleKernelImpl = Literal["matmul", "einsum"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +96,9 @@ class SEANConfig(SpeedConfig):
     noise: bool = True
     downsampling: bool = True
     style_impl: StyleImpl = "fused"  # same function, different speed (see the module docstring)
+    # the per-image kernels of the fused formulation: "matmul" against the weight as stored (2x faster on
+    # CPU), "einsum" (the arithmetic before issue 17). Same function, float rounding differs.
+    style_kernel: StyleKernelImpl = "matmul"
     # 19 classes: the one-hot convolutions are already cheap, and the gather measured no faster on CPU
     # (bench/perf/vs_official.py, 256x256, 1 thread: forward 0.95x, forward+backward 1.00x); "gather" is
     # available for hardware where it wins
@@ -199,20 +203,24 @@ def project_styles_loop(owner: nn.Module, codes: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def style_kernels(mu: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def style_kernels(mu: torch.Tensor, weight: torch.Tensor, impl: StyleKernelImpl = "matmul") -> torch.Tensor:
     """Per-image kernels ``K[b, o, j] = sum_s weight[o, s] mu[b, j, s]``: ``einsum("bcs,oskl->bockl")``.
 
-    ``mu`` [B, C', S], ``weight`` [O, S, kh, kw] → [B, O, C', kh, kw]. One ``matmul`` per image against the
-    weight as stored ([O, S, kh*kw], batched over O): einsum would first copy the weight to [S, O, kh, kw]
-    (measured 2x slower forward+backward for SEAN's 1024x512x3x3 style convolutions on CPU).
+    ``mu`` [B, C', S], ``weight`` [O, S, kh, kw] → [B, O, C', kh, kw]. ``impl="matmul"``: one ``matmul`` per
+    image against the weight as stored ([O, S, kh*kw], batched over O); ``"einsum"`` first copies the weight
+    to [S, O, kh, kw] (measured 2x slower forward+backward for SEAN's 1024x512x3x3 style convolutions on
+    CPU). Same function; the float rounding differs (config field ``style_kernel``).
     """
+    if impl == "einsum":
+        return torch.einsum("bcs,oskl->bockl", mu, weight)
     o, s, kh, kw = weight.shape
     w = weight.reshape(o, s, kh * kw)
     return torch.stack([torch.matmul(m, w) for m in mu.unbind(0)]).view(mu.shape[0], o, mu.shape[1], kh, kw)
 
 
 def fused_style_modulation(
-    mu: torch.Tensor, mask: torch.Tensor, convs: Sequence[nn.Conv2d], *, split: bool = True
+    mu: torch.Tensor, mask: torch.Tensor, convs: Sequence[nn.Conv2d], *, split: bool = True,
+    kernel_impl: StyleKernelImpl = "matmul",
 ) -> list[torch.Tensor] | torch.Tensor:
     """``conv(Σ_j mu_j ⊗ mask_j)`` for each conv, without building the S-channel style map.
 
@@ -227,7 +235,7 @@ def fused_style_modulation(
         out = bias.view(1, o, 1, 1).expand(b, o, h, w)
     else:
         # kernels per conv, then concatenated: they are C/S times smaller than the weights
-        kernels = torch.cat([style_kernels(mu, cv.weight) for cv in convs], dim=1)
+        kernels = torch.cat([style_kernels(mu, cv.weight, kernel_impl) for cv in convs], dim=1)
         out = F.conv2d(
             mask.reshape(1, b * c, h, w),
             kernels.reshape(b * o, c, kh, kw),
@@ -239,7 +247,8 @@ def fused_style_modulation(
 
 
 def gathered_style_modulation(
-    mu: torch.Tensor, classes: LabelMap, convs: Sequence[nn.Conv2d], *, split: bool = True
+    mu: torch.Tensor, classes: LabelMap, convs: Sequence[nn.Conv2d], *, split: bool = True,
+    kernel_impl: StyleKernelImpl = "matmul",
 ) -> list[torch.Tensor] | torch.Tensor:
     """:func:`fused_style_modulation` with the mask given as ids: ``classes`` holds, per pixel, the index
     of its class among the ``C'`` present ones (``LabelMap.subset``); ``mu`` is ``[B, C', S]``.
@@ -249,7 +258,7 @@ def gathered_style_modulation(
     or with ``split=False`` the one ``[B, sum O_i, H, W]`` tensor they are channel slices of.
     """
     bias = torch.cat([cv.bias for cv in convs])  # type: ignore[misc]
-    kernels = torch.cat([style_kernels(mu, cv.weight) for cv in convs], dim=1)
+    kernels = torch.cat([style_kernels(mu, cv.weight, kernel_impl) for cv in convs], dim=1)
     out = onehot_conv2d(classes, kernels, bias, padding=convs[0].padding)  # type: ignore[arg-type]
     return list(out.split([cv.out_channels for cv in convs], dim=1)) if split else out
 
@@ -358,6 +367,7 @@ class ACE(nn.Module):
         self.use_rgb, self.style_nc, self.style_length = use_rgb, style_nc, style_length
         self.owns_projections = use_rgb and owns_projections
         self.impl: StyleImpl = "fused"
+        self.style_kernel: StyleKernelImpl = "matmul"  # set from the config (SEANConfig.style_kernel)
         self.Spade = SPADE(norm_nc, label_nc, hidden=spade_hidden, param_free_norm=param_free_norm)
         self.blending_gamma = nn.Parameter(torch.zeros(1), requires_grad=use_rgb)
         self.blending_beta = nn.Parameter(torch.zeros(1), requires_grad=use_rgb)
@@ -399,7 +409,7 @@ class ACE(nn.Module):
             if self.impl == "fused" and style.classes.numel():
                 mu = style.codes if style.projected else project_styles(self, style.codes, style.classes)
                 out = gathered_style_modulation(mu, segmap.subset(style.classes), [self.conv_gamma, self.conv_beta],
-                                                split=not joint)
+                                                split=not joint, kernel_impl=self.style_kernel)
                 return out if joint else (out[0], out[1])
             segmap = segmap.dense()[:, segmap.num_const : segmap.num_const + self.style_nc]
         if self.impl == "loop":
@@ -410,7 +420,8 @@ class ACE(nn.Module):
         else:
             mu = project_styles(self, style.codes, style.classes)
         if self.impl == "fused":
-            out = fused_style_modulation(mu, mask, [self.conv_gamma, self.conv_beta], split=not joint)
+            out = fused_style_modulation(mu, mask, [self.conv_gamma, self.conv_beta], split=not joint,
+                                         kernel_impl=self.style_kernel)
             return out if joint else (out[0], out[1])
         middle = broadcast_styles(mu, mask)
         return self.conv_gamma(middle), self.conv_beta(middle)
@@ -723,6 +734,9 @@ class SEANMethod(SPADEMethod):
         nets: dict[str, nn.Module] = {"netG": netG, "netD": netD}
         for net in nets.values():
             init_weights(net, cfg.init_type, cfg.init_variance)
+        for m in netG.modules():
+            if isinstance(m, ACE):
+                m.style_kernel = cfg.style_kernel
         apply_speed_options(nets, cfg, self.name)
         return nets
 
@@ -893,6 +907,7 @@ preset("sean", "synthetic", SEANConfig(
     preprocess_mode="fixed", load_size=64, crop_size=64, ngf=8, spade_hidden=16, style_length=32, style_ngf=8,
     ndf=16, param_free_norm="batch", no_instance=False, no_vgg_loss=True, lambda_l1=100.0, init_variance=1.0,
     batch_size=8, niter=0, max_iters=600, checkpoint_every=200,
+    spectral_after_conv=False, style_kernel="einsum",  # the arithmetic of the README grid (see SPADE's preset)
 ))
 # Your own dataset: SEAN ships only `--dataset_mode custom` (tests/official_opts/sean_custom.json): resize_and_crop
 # 286 -> 256, batch 1, 50 + 50 epochs, no_instance, no dontcare channel; the dontcare channel is switched on when

@@ -204,3 +204,34 @@ def test_spectral_after_conv_keeps_module_weight_readable() -> None:
     fast.eval(), ref.eval()
     fast(x), ref(x)
     assert torch.equal(fast.weight, ref.weight)
+
+
+def test_style_kernel_einsum_is_einsum_bit_for_bit() -> None:
+    from methods.sean import style_kernels
+
+    g = torch.Generator().manual_seed(1)
+    mu, w = torch.randn(2, 3, 5, generator=g), torch.randn(4, 5, 3, 3, generator=g)
+    assert torch.equal(style_kernels(mu, w, "einsum"), torch.einsum("bcs,oskl->bockl", mu, w))
+
+
+@pytest.mark.parametrize("method", ["spade", "sean", "oasis", "resail"])
+def test_synthetic_presets_keep_the_baseline_arithmetic(method: str) -> None:
+    """The synthetic presets pin the arithmetic the drift baseline and the README's synthetic figures were
+    measured with (spectral norm dividing the weight; SEAN's einsum kernels); the paper presets take the
+    faster paths, and the config reaches the layers either way."""
+    from bench.config import resolve
+    from bench.datasets import DATASETS
+    from methods import load_method
+    from methods.sean import ACE
+
+    paper = {"spade": "ade20k", "sean": "celebamask", "oasis": "ade20k", "resail": "ade20k"}[method]
+    assert resolve(method, paper, {}).spectral_after_conv is True
+    cfg = resolve(method, "synthetic", {})
+    assert cfg.spectral_after_conv is False
+    if method == "sean":
+        assert cfg.style_kernel == "einsum" and resolve("sean", paper, {}).style_kernel == "matmul"
+        for kernel in ("einsum", "matmul"):
+            m = load_method("sean")(resolve("sean", "synthetic", {"style_kernel": kernel}), DATASETS.get("synthetic"),
+                                    torch.device("cpu"))
+            aces = [mod for mod in m.nets["netG"].modules() if isinstance(mod, ACE)]
+            assert aces and all(a.style_kernel == kernel for a in aces)

@@ -14,7 +14,8 @@ None of them changes a parameter name or the checkpoint layout:
   (SPADE's 1024-channel blocks at 8x8-32x32) convolve with the raw weight and divide the output by sigma
   instead of dividing the weight (:class:`~methods.common.normalization.SpectralConv2d`); same function,
   float rounding differs. Float32 only (off under autocast). On by default: measured 6% faster SPADE
-  ADE20K forward+backward at 256x256 on CPU (one thread); ``false`` is the official computation.
+  ADE20K forward+backward at 256x256 on CPU (one thread); ``false`` is the official computation. The
+  synthetic presets set it off: their drift baseline and the README's figures were measured without it.
 * ``channels_last`` — networks and their image-shaped inputs in channels-last memory format.
 * ``fused_adam`` — ``torch.optim.Adam(fused=True)`` (one kernel for all parameters).
 * ``compile`` — ``nn.Module.compile()`` of every network (opt-in); the first call, which compiles, is

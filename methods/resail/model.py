@@ -567,6 +567,7 @@ preset("resail", "synthetic", RESAILConfig(
     preprocess_mode="fixed", load_size=64, crop_size=64, ngf=16, spade_hidden=16, style_length=8, ndf=16,
     n_layers_D=3, param_free_norm="batch", conv_s_padding=1, no_instance=True, no_vgg_loss=True, batch_size=8,
     niter=0, max_iters=150, checkpoint_every=50, database_max_images=500,
+    spectral_after_conv=False,  # as SPADE's synthetic preset (see there)
 ))
 # Your own dataset: the ADE20K settings.sh options (resize_and_crop 286 -> 256, batch 8, 100 + 100 epochs,
 # no instance maps) with the dontcare channel and instance edges following the data (bench.datasets.user).
