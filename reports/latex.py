@@ -21,7 +21,7 @@ _SPECIAL = {
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
 }
 _UNICODE = {
-    "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--",
+    "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "∞": r"$\infty$",
     "—": "---", "×": r"$\times$", "·": r"$\cdot$", "∈": r"$\in$", "†": r"$^\dagger$", "≈": r"$^{\approx}$",
     "…": r"\ldots{}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "→": r"$\to$",
 }

@@ -137,6 +137,8 @@ class Table:
 def _fmt(metric: str, value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
     info = METRICS.get(metric)
     scale = 100.0 if metric in ("miou", "accu") else 1.0  # papers print mIoU/accu in percent
     return format(value * scale, info.fmt if scale == 1 else ".1f")
@@ -165,7 +167,7 @@ def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str,
             c, mk = cells[m][i], marks[m]
             text = _fmt(m, c.value) + (f" ± {_fmt(m, c.pm)}" if math.isfinite(c.value) and math.isfinite(c.pm) else "")
             row_cells.append({"text": text, "best": i in mk.bold, "tie": i in mk.tie, "untested": i in mk.untested,
-                              "value": None if math.isnan(c.value) else c.value,
+                              "value": None if not math.isfinite(c.value) else c.value,
                               "pm": None if math.isnan(c.pm) else c.pm, "n": len(g.records)})
         newest = g.newest
         rows.append({"label": g.row_label(), "cells": row_cells, "ceiling": False, "kind": "run",
@@ -191,7 +193,8 @@ def _table(title: str, dataset: str, groups: list[RowGroup], metrics: tuple[str,
                          "cells": [{"text": _fmt(c["name"], ceil.get(c["name"])), "best": False,
                                     "value": ceil.get(c["name"])} for c in columns]})
     used = set().union(*(mk.notes for mk in marks.values()))
-    notes = [NOTES[k] for k in ("paired", "welch", "overlap", "mixed", "tie", "untested") if k in used]
+    notes = [NOTES[k] for k in ("infinite", "paired", "welch", "overlap", "mixed", "tie", "untested")
+             if k in used]
     if len(sizes) > 1:
         notes.append(f"Rows were segmented at different sizes ({', '.join(sizes)} WxH): compare each run with the "
                      "ceiling of its own size (the provenance block gives each run's size); FID across sizes is "

@@ -39,6 +39,8 @@ from bench.store import RunRecord, canonical_json
 TIE_MARK = "≈"
 UNTESTED_MARK = "*"
 NOTES = {
+    "infinite": "∞: the images equal the reference exactly (PSNR of an exact copy); an infinite best needs no "
+                "test, and equal infinite values tie.",
     "paired": "Bold: significantly best, the 95% paired-bootstrap interval of its difference to every other row "
               "excludes 0 (same label maps, resampled together). This covers the choice of evaluation images "
               "only: single-seed rows say nothing about training-seed variance.",
@@ -117,9 +119,12 @@ def cell_of(group: RowGroup, metric: str) -> Cell:
     from bench.metrics.uncertainty import Interval, seed_summary
 
     vals = [float(r.metrics[metric]) for r in group.records
-            if isinstance(r.metrics.get(metric), int | float) and math.isfinite(r.metrics[metric])]
-    if not vals:
+            if isinstance(r.metrics.get(metric), int | float) and not math.isnan(r.metrics[metric])]
+    if not vals or len(vals) < len(group.records):  # a seed without the value: no partial mean over the others
         return Cell(float("nan"))
+    if any(math.isinf(v) for v in vals):  # e.g. PSNR of an exact copy: +inf, no interval
+        signs = {v > 0 for v in vals if math.isinf(v)}
+        return Cell(math.fsum(vals) / len(vals) if len(signs) == 1 else float("nan"), seeds=vals)
     if len(group.records) == 1:
         iv = group.records[0].intervals.get(metric) if isinstance(group.records[0].intervals, dict) else None
         if not iv:
@@ -175,11 +180,22 @@ def mark_column(groups: Sequence[RowGroup], cells: Sequence[Cell], metric: str, 
     from bench.metrics.uncertainty import mark_best
 
     marks = Marks()
-    idx = [i for i, c in enumerate(cells) if math.isfinite(c.value)]
+    idx = [i for i, c in enumerate(cells) if not math.isnan(c.value)]
     if len(idx) < 2:
         return marks
     sign = 1.0 if higher_is_better else -1.0
     best = max(idx, key=lambda i: (sign * cells[i].value, -i))
+    if math.isinf(cells[best].value):  # an infinite best (PSNR of exact copies) needs no test; equal ones tie
+        same = [i for i in idx if cells[i].value == cells[best].value]
+        if len(same) == 1:
+            marks.bold.add(best)
+        else:
+            marks.tie.update(same)
+        marks.notes.add("infinite")
+        return marks
+    idx = [i for i in idx if math.isfinite(cells[i].value)]
+    if len(idx) < 2:
+        return marks
     others = [i for i in idx if i != best]
     status: dict[int, str] = {}  # "significant", "tied", "untested"
 

@@ -226,3 +226,30 @@ def test_one_ceiling_per_evaluated_size(tmp_path: Path) -> None:
     ceilings = {r["label"]: r["cells"][0]["text"] for r in rows if r["kind"] == "ceiling"}
     assert ceilings == {"real images (ceiling at 64x64, WxH)": "99.0", "real images (ceiling at 1x1, WxH)": "3.6"}
     assert any("different sizes" in n for n in data["main"][0].notes)
+
+
+def test_infinite_psnr_is_shown_and_ranked_and_a_missing_seed_gives_no_partial_mean(tmp_path: Path) -> None:
+    """An exact copy has PSNR +inf (strict JSON "Infinity" in the record): the table shows ∞ and ranks it
+    best without a test (a note says why); a seed row where one seed lacks the value shows "–", never the
+    mean of the other seeds under the label n=2."""
+    from dataclasses import replace
+
+    store = RunStore(tmp_path / "r")
+    _put(store, "fin", "spade", BASE)
+    copy = _put(store, "cp", "sean", BASE + 1.0)
+    store.put(replace(copy, metrics={"psnr": float("inf")}, intervals={}))
+    recon = build(store.all(), per_image=per_image_loader(store.root))["recon"][0]
+    cells = {r["label"]: r["cells"][0] for r in recon.rows}
+    assert cells["sean"]["text"] == "∞" and cells["sean"]["best"] and not cells["spade"]["best"]
+    assert cells["spade"]["text"].startswith(f"{np.mean(BASE):.2f} ± ")
+    assert any(n.startswith("∞:") for n in recon.notes)
+    tex = CliRunner().invoke(cli, ["report", "--results", str(store.root), "--format", "latex", "--table",
+                                   "recon-synthetic"])
+    assert tex.exit_code == 0 and r"\textbf{$\infty$}" in tex.output, tex.output
+
+    seeds = RunStore(tmp_path / "s")
+    for s in (0, 1):
+        rec = _put(seeds, f"o{s}", "oasis", BASE + s, seed=s)
+    seeds.put(replace(rec, metrics={"psnr": float("nan")}, intervals={}))
+    row = build(seeds.all(), per_image=per_image_loader(seeds.root))["recon"][0].rows[0]
+    assert row["label"].endswith("n=2)") and row["cells"][0]["text"] == "–"
