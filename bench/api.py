@@ -603,22 +603,47 @@ def parse_seeds(text: str | None) -> list[int] | None:
     """``"0,1,2"`` → ``[0, 1, 2]``; ``"0-4"`` → ``[0, 1, 2, 3, 4]``; ``None`` → ``None``.
 
     Raises:
-        ConfigError: not a list of non-negative integers, or a repeated seed.
+        ConfigError: an empty part (``0,,1``), not integers, a reversed range (``3-1``), more than
+            :data:`MAX_SEEDS` seeds, a seed outside ``[0, 2**32 - 1]`` (numpy's), or a repeated seed.
     """
     from bench.errors import ConfigError
 
     if text is None:
         return None
     out: list[int] = []
-    try:
-        for part in (p.strip() for p in text.split(",") if p.strip()):
-            lo, sep, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected integers like 0,1,2 or 0-4") from None
-    if not out or min(out) < 0 or len(set(out)) != len(out):
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise ConfigError(f"--seeds {text!r}: an empty entry; expected integers like 0,1,2 or 0-4")
+    for part in parts:
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: expected integers like 0,1,2 or 0-4 (not {part!r})") from None
+        if last < first:
+            raise ConfigError(f"--seeds {text!r}: the range {part!r} is reversed; write {last}-{first}")
+        if last - first + 1 + len(out) > MAX_SEEDS:
+            raise ConfigError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds (each is a full training)")
+        out += range(first, last + 1)
+    for sd in out:
+        check_seed(sd, "--seeds")
+    if len(set(out)) != len(out):
         raise ConfigError(f"--seeds {text!r}: expected distinct non-negative integers like 0,1,2")
     return out
+
+
+#: the most seeds one --seeds accepts (each seed is a full training run)
+MAX_SEEDS = 1000
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """``seed`` when it is a valid training seed: an integer in ``[0, 2**32 - 1]`` (numpy's SeedSequence
+    and torch accept it). Raises ConfigError in one line otherwise."""
+    from bench.errors import ConfigError
+
+    if not 0 <= int(seed) <= 2**32 - 1:
+        raise ConfigError(f"{flag} {seed}: a seed is an integer from 0 to {2**32 - 1}")
+    return int(seed)
 
 
 def run_seeds(method: str, dataset: str, seeds: list[int], **kwargs: Any) -> list[RunRecord]:

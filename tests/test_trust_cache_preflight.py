@@ -421,9 +421,13 @@ def test_seeds_are_ordinary_cached_runs_with_a_summary(synth: Path, tmp_path: Pa
     from bench.api import parse_seeds
 
     assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5] and parse_seeds(None) is None
-    for bad in ("a", "1,1", "-1", ""):
-        with pytest.raises(ConfigError):
+    for bad, why in (("a", "not 'a'"), ("1,1", "distinct"), ("-1", "not '-1'"), ("", "empty"), ("0,,1", "empty"),
+                     ("0,1,", "empty"), ("3-1", "reversed; write 1-3"), ("0-1000000000000", "more than 1000"),
+                     ("4294967296", "from 0 to 4294967295")):
+        with pytest.raises(ConfigError, match=why):
             parse_seeds(bad)
+    bad_seed = CliRunner().invoke(cli, ["run", "--method", "spade", "--dataset", "synthetic", "--seed", "-1"])
+    assert bad_seed.exit_code == 2 and "-1 is not in the range" in bad_seed.output
     root = _subset(synth, tmp_path / "d")
     monkeypatch.setattr(api, "run", functools.partial(api.run, fid_layer="64", bootstrap=0))
     args = ["run", "--method", "spade", "--dataset", "synthetic", "--data-root", str(root), "--results",
