@@ -710,7 +710,7 @@ def resail_index(dataset: str, data_root: Path | None, overrides: tuple[str, ...
 # --- report / check ----------------------------------------------------------------------------
 @cli.command("report")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/report"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder  [default: RESULTS/report]")
 @OVERWRITE
 @click.option("--all-reported", is_flag=True,
               help="Also show the papers' reported numbers for datasets without runs.")
@@ -723,12 +723,19 @@ def resail_index(dataset: str, data_root: Path | None, overrides: tuple[str, ...
 @click.option("--table", default=None, metavar="SLUG",
               help="With --format: which table (main-synthetic, recon-synthetic, ablation-synthetic, perclass-synthetic, "
                    "...; default the first main table).")
-def report_cmd(results: Path, out: Path, overwrite: bool, all_reported: bool, grid_ids: str | None, style_grid: bool,
+def report_cmd(results: Path, out: Path | None, overwrite: bool, all_reported: bool, grid_ids: str | None, style_grid: bool,
                device: str | None, fmt: str | None, table: str | None) -> None:
     """Write an HTML page (tables with 95% intervals, per-class IoU, confusion matrices, training curves, sample
     grids, provenance) plus CSV, Markdown and LaTeX tables from the run records; or print one table (--format)."""
     from reports.render import export_table, render
 
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results}: not a folder (give the folder holding runs/, e.g. results)")
+    if not all_reported and not any((results / "runs").glob("*.json")):
+        hint = " (that is a runs/ folder: give its parent)" if results.name == "runs" else ""
+        raise BenchError(f"--results {results}: no run records in {results / 'runs'}{hint}; run `bench run` or "
+                         "`bench eval` first, or pass --all-reported for the papers' numbers alone")
+    out = out if out is not None else results / "report"
     if fmt is not None:
         click.echo(export_table(results, fmt, table), nl=False)
         return

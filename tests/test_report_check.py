@@ -145,3 +145,17 @@ def test_records_are_strict_json_and_keep_non_finite_values(tmp_path: Path) -> N
     assert back.metrics["psnr"] == float("inf") and back.metrics["kid"] == -float("inf")
     assert back.metrics["fid"] != back.metrics["fid"]  # NaN
     assert back.extra["nested"] == [float("inf"), "NaN-like text", 1.5]
+
+
+def test_report_refuses_a_results_folder_without_records(tmp_path: Path, store: RunStore) -> None:
+    """A mistyped --results must not write an empty page (into ./results/report) and exit 0."""
+    (tmp_path / "afile").write_text("x")
+    for bad, why in ((tmp_path / "nothere", "no run records"), (tmp_path / "afile", "not a folder"),
+                     (store.runs, "that is a runs/ folder")):
+        result = CliRunner().invoke(cli, ["report", "--results", str(bad)])
+        assert result.exit_code == 1 and why in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "nothere").exists()
+    ok = CliRunner().invoke(cli, ["report", "--results", str(store.root), "--no-style-grid"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip() == str(store.root / "report" / "index.html")  # --out defaults under --results
