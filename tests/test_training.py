@@ -118,3 +118,14 @@ def test_rng_state_of_more_gpus_restores_on_fewer(monkeypatch: pytest.MonkeyPatc
     set_rng_state(state)
     assert calls == [(0, 0)]
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_bf16_on_cpu_says_it_trains_in_float32(tiny_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """bf16 is a CUDA path: on CPU the run must say that it trains in float32, not pass silently."""
+    from dataclasses import replace
+
+    method = SPADEMethod(replace(CFG, bf16=True, max_iters=1, checkpoint_every=1), SYNTHETIC_SPEC)
+    with caplog.at_level("WARNING", logger="bench.training.trainer"):
+        train(method, _train_set(tiny_data), tmp_path, seed=0, progress=False)
+    assert any("bf16=true applies on CUDA only" in r.getMessage() and "float32" in r.getMessage()
+               for r in caplog.records)

@@ -281,6 +281,9 @@ def train(
     ddp = distributed.DDPNets(method, optimizers, ctx)
     amp_dtype = torch.bfloat16 if getattr(cfg, "bf16", False) else torch.float16  # bf16: no loss scaling
     use_amp = (bool(cfg.amp) or amp_dtype == torch.bfloat16) and method.device.type == "cuda"
+    if (getattr(cfg, "bf16", False) or cfg.amp) and not use_amp and ctx.is_main:
+        log.warning("%s=true applies on CUDA only: this %s run trains in float32 (the field stays in the config "
+                    "and the run id)", "bf16" if getattr(cfg, "bf16", False) else "amp", method.device.type)
     scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers} if use_amp and amp_dtype == torch.float16 else {}
 
     start = 0
