@@ -388,11 +388,11 @@ def per_image_loader(results: str | Path) -> Any:
 
 
 def _markdown(t: Table, *, notes_first: bool = False) -> str:
-    """The table in Markdown (``tabulate`` when installed, else pandas' text), with its protocol and notes
+    """The table in Markdown (a pipe table, pandas + tabulate), with its protocol and notes
     after it, or, with ``notes_first``, as a quote before its title (``tables.md``: each table then ends
     its section, so a script can read its rows up to the next title)."""
     frame = t.frame(marks=True)
-    body = frame.to_markdown() if _has_tabulate() else frame.to_string()
+    body = frame.to_markdown()  # tabulate (a dependency): a pipe table
     notes = ([t.protocol + "."] if t.protocol else []) + t.notes
     if notes_first:
         quote = "\n>\n".join(f"> {n}" for n in notes)
@@ -491,11 +491,3 @@ def render(results: str | Path, out: str | Path, *, overwrite: bool = False, all
     html_path = target.write_text("index.html", html)
     target.finish()
     return html_path
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True

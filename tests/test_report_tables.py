@@ -74,6 +74,9 @@ def test_bold_needs_the_paired_test_and_ties_are_marked(tmp_path: Path) -> None:
     assert any(n.startswith("≈ tied") for n in recon.notes)
     md = export_table(store.root, "markdown", "recon-synthetic")
     assert "≈" in md and "**" not in md.split("\n\n")[1]
+    table = md.split("\n\n")[1].splitlines()  # a pipe table: header, separator, one line per row
+    assert table[0].startswith("|") and set(table[1]) <= set("|:- ") and len(table) == 2 + len(recon.rows)
+    assert all(line.startswith("|") and line.endswith("|") for line in table)
 
 
 def test_unpaired_runs_fall_back_to_interval_overlap(tmp_path: Path) -> None:
