@@ -623,8 +623,16 @@ def ablate_cmd(method: str, dataset: str, data_root: Path | None, overrides: tup
     path, records = api.ablate(method, dataset, api.parse_grid((*grid, *more_grid)), data_root=data_root,
                                overrides=parse_kv(overrides), seed=seed, results=results, force=force, device=device,
                                seeds=api.parse_seeds(seeds), launcher=run_with)
-    for rec in records:
-        click.echo(rec.summary())
+    import json
+
+    by_id = {r.run_id: r for r in records}
+    for cell in json.loads(Path(path).read_text())["cells"]:
+        cell_records = [by_id[i] for i in cell.get("run_ids", [cell["run_id"]]) if i in by_id]
+        click.echo(f"{cell['label']}:")
+        for rec in cell_records:
+            click.echo(f"  seed {rec.seed}  {rec.summary()}")
+        if len(cell_records) > 1:
+            click.echo("\n".join("  " + line for line in _format_seed_summary(cell_records).splitlines()))
     click.echo(f"ablation manifest: {path}")
 
 

@@ -159,3 +159,27 @@ def test_report_refuses_a_results_folder_without_records(tmp_path: Path, store: 
     ok = CliRunner().invoke(cli, ["report", "--results", str(store.root), "--no-style-grid"])
     assert ok.exit_code == 0, ok.output
     assert ok.output.strip() == str(store.root / "report" / "index.html")  # --out defaults under --results
+
+
+def test_ablate_prints_each_cell_its_seeds_and_their_mean_sd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench ablate --seeds`: every line says its cell and seed, and each cell ends with mean ± sd (n)."""
+    import numpy as np
+
+    import bench.api
+
+    recs = [_record(f"r{c}{s}", "sean", {"psnr": 15.0 + c + 0.1 * s}, created="2026-01-01T00:00:00")
+            for c in range(2) for s in range(3)]
+    recs = [replace(r, seed=i % 3) for i, r in enumerate(recs)]
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"cells": [
+        {"label": f"noise={v}", "run_id": f"r{c}0", "run_ids": [f"r{c}{s}" for s in range(3)]}
+        for c, v in enumerate(("on", "off"))]}))
+    monkeypatch.setattr(bench.api, "ablate", lambda *a, **k: (manifest, recs))
+    result = CliRunner().invoke(cli, ["ablate", "--method", "sean", "--dataset", "synthetic", "--grid", "noise=on,off",
+                                      "--seeds", "0,1,2"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "noise=on:" and lines[1].startswith("  seed 0  r00 ") and lines[3].startswith("  seed 2  r02 ")
+    vals = [15.0, 15.1, 15.2]
+    assert f"PSNR {np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f} (n=3)" in " ".join(lines[4:6])
+    assert "noise=off:" in lines and lines[-1] == f"ablation manifest: {manifest}"
