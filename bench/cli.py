@@ -423,7 +423,7 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON on stdout.")
 @click.option("--device", default=None)
 @click.option("--protocol", type=click.Choice(["native", "upsampled"]), default="native", show_default=True)
-@click.option("--bootstrap", type=int, default=None, metavar="B",
+@click.option("--bootstrap", type=click.IntRange(min=0), default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
 @click.option("--diversity", type=int, default=0, metavar="K",
@@ -481,7 +481,7 @@ def _format_seed_summary(records: list[Any]) -> str:
 @click.option("--name", required=True, help="The label this record carries in tables.")
 @click.option("--protocol", type=click.Choice(["native", "upsampled"]), default="native", show_default=True)
 @click.option("--reconstruction", is_flag=True, help="Also PSNR/SSIM/RMSE against the paired real image.")
-@click.option("--bootstrap", type=int, default=None, metavar="B",
+@click.option("--bootstrap", type=click.IntRange(min=0), default=None, metavar="B",
               help="Bootstrap resamples of the 95% intervals (default 1000; 0 = none). Cost: ~0.4 s for 200 "
                    "images, ~20 s for 2000 (mostly FID's delta method, whatever B).")
 @click.option("--diversity", type=int, default=0, metavar="K",

@@ -26,7 +26,7 @@ from typing import Any
 
 from PIL import Image
 
-from bench.errors import DataError
+from bench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,11 @@ def evaluate_images(dataset: str, images: str | Path, name: str, *, data_root: s
 
     if not Path(images).is_dir():  # before the dataset is opened (or, for synthetic, generated)
         raise DataError(f"--images {images}: no such folder")
+    if not str(name).strip():
+        raise ConfigError("--name '': give the label this record carries in tables (e.g. --name \"my model\")")
     requested = pf.parse_metrics(metrics)
+    if bootstrap is not None and int(bootstrap) < 0:
+        raise ConfigError(f"--bootstrap {bootstrap}: the number of resamples is >= 0 (0: no intervals)")
     bootstrap = DEFAULT_BOOTSTRAP if bootstrap is None else int(bootstrap)
     if not reconstruction and requested is None:
         requested = tuple(m for m in pf.ALL_METRICS if m not in pf.RECONSTRUCTION_METRICS)

@@ -42,10 +42,13 @@ def parse_metrics(text: str | None) -> tuple[str, ...] | None:
     """``"fid,kid"`` → ``("fid", "kid")``; ``None``/``"all"`` → ``None`` (every metric the dataset supports).
 
     Raises:
-        ConfigError: an unknown metric name.
+        ConfigError: an unknown metric name, or an empty list.
     """
-    if text is None or text.strip().lower() in ("", "all"):
+    if text is None or text.strip().lower() == "all":
         return None
+    if not text.strip():
+        raise ConfigError("--metrics '': name at least one metric (or omit --metrics for all); "
+                          f"choose from {','.join(ALL_METRICS)}")
     names = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
     bad = [m for m in names if m not in ALL_METRICS]
     if bad or not names:

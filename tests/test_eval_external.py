@@ -294,3 +294,22 @@ def test_precision_recall_skipped_with_a_reason_on_three_images(tmp_path: Path, 
     rec = api.eval_images("synthetic", small / "val_img", "three", data_root=small, results=tmp_path / "r",
                           device="cpu", progress=False, fid_layer="64", metrics="fid,precision,recall")
     assert "precision" not in rec.metrics and "more than 3 images" in rec.extra["skipped_metrics"]["precision"]
+
+
+def test_empty_name_metrics_and_negative_bootstrap_are_refused_before_work(data: Path, tmp_path: Path) -> None:
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cases = ((["--name", "  "], "--name ''"), (["--metrics", ""], "--metrics ''"),
+             (["--bootstrap", "-5"], "-5 is not in the range"))
+    for extra, why in cases:
+        result = _eval(data, images, tmp_path / "r", *extra)
+        if "range" in why:  # click's own range check: usage error, exit 2
+            assert result.exit_code == 2 and why in result.output, result.output
+        else:
+            assert why in _one_line_error(result)
+    from bench.errors import ConfigError
+    from bench.external import evaluate_images
+
+    with pytest.raises(ConfigError, match="number of resamples"):
+        evaluate_images("synthetic", images, "x", data_root=data, bootstrap=-1)
+    assert not (tmp_path / "r").exists()
