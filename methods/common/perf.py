@@ -49,11 +49,11 @@ COMPILE_SECONDS: dict[str, float] = {}
 class SpeedConfig(MethodConfig):
     """The speed fields shared by every method config (see the module docstring).
 
-    ``onehot_conv`` defaults to ``"gather"``, measured faster on CPU (bench/perf/vs_official.py, 256x256,
-    one thread, forward / forward+backward): SPADE ADE20K 1.39x / 1.10x, COCO-Stuff 1.27x / 1.16x, OASIS
-    1.39x / 1.16x, pix2pixHD 1.13x / 1.11x, RESAIL 1.20x / 1.07x; SEAN (19 classes, 0.95x / 1.00x) keeps
-    ``"dense"``. The GPU options default off: they change float-level numerics (bf16) or cost start-up
-    time (compile).
+    ``onehot_conv`` defaults to ``"gather"``, measured faster on CPU than the dense convolution for SPADE,
+    OASIS, pix2pixHD and RESAIL (``python -m bench.perf.vs_official``, 256x256, one thread; the figures
+    against the official code are in the README's "Speed benchmarks"); SEAN (19 classes, gather no faster)
+    keeps ``"dense"``. The GPU options default off: they change float-level numerics (bf16) or cost
+    start-up time (compile).
     """
 
     onehot_conv: OneHotConv = "gather"
