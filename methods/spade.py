@@ -401,9 +401,9 @@ preset(
 )
 # Synthetic: small widths so training finishes in minutes on 2 CPU cores. The VGG loss is off because
 # its ImageNet weights cannot be downloaded here (turn it on with --set no_vgg_loss=false).
-# spectral_after_conv stays off on the synthetic presets of every method: it changes float rounding, and the
-# drift baseline (baselines/spade_synthetic.json) and the README's synthetic figures were measured without
-# it; at 64x64 its saving is small. The paper presets, where training takes weeks, have it on.
+# spectral_after_conv (opt-in everywhere, methods/common/perf.py) is pinned off on the synthetic presets of every
+# method: it changes float rounding, and the drift baseline (baselines/spade_synthetic.json) and the README's
+# synthetic figures were measured without it.
 preset(
     "spade",
     "synthetic",

@@ -266,7 +266,9 @@ def test_config_switches_and_refusals() -> None:
 
     cfg = SPADEMethod.tiny_config()
     assert cfg.onehot_conv == "gather" and cfg.fuse_gamma_beta and not (cfg.bf16 or cfg.channels_last)
-    assert cfg.spectral_after_conv
+    assert not cfg.spectral_after_conv  # opt-in (DDP equivalence; methods/common/perf.py)
+    fast = SPADEMethod(apply_overrides(cfg, {"spectral_after_conv": "true"}), SPEC)
+    assert all(m.spectral_after_conv for m in fast.nets["netG"].modules() if isinstance(m, SpectralConv2d))
     dense = SPADEMethod(apply_overrides(cfg, {"onehot_conv": "dense", "fuse_gamma_beta": "false",
                                               "spectral_after_conv": "false"}), SPEC)
     assert dense.nets["netG"].onehot_conv == "dense"

@@ -217,15 +217,15 @@ def test_style_kernel_einsum_is_einsum_bit_for_bit() -> None:
 @pytest.mark.parametrize("method", ["spade", "sean", "oasis", "resail"])
 def test_synthetic_presets_keep_the_baseline_arithmetic(method: str) -> None:
     """The synthetic presets pin the arithmetic the drift baseline and the README's synthetic figures were
-    measured with (spectral norm dividing the weight; SEAN's einsum kernels); the paper presets take the
-    faster paths, and the config reaches the layers either way."""
+    measured with (spectral norm dividing the weight; SEAN's einsum kernels); the paper presets take SEAN's
+    faster kernels (spectral_after_conv is opt-in everywhere), and the config reaches the layers."""
     from bench.config import resolve
     from bench.datasets import DATASETS
     from methods import load_method
     from methods.sean import ACE
 
     paper = {"spade": "ade20k", "sean": "celebamask", "oasis": "ade20k", "resail": "ade20k"}[method]
-    assert resolve(method, paper, {}).spectral_after_conv is True
+    assert resolve(method, paper, {}).spectral_after_conv is False
     cfg = resolve(method, "synthetic", {})
     assert cfg.spectral_after_conv is False
     if method == "sean":
