@@ -565,7 +565,7 @@ def run(method: str, dataset: str, *, data_root: str | Path | None = None, check
         timings=timings,
         env=environment(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        extra={"images": str(images), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
+        extra={"images": str(Path(images).resolve()), "n_images": ev.n_images, "data_root": str(s.data_root.resolve()),
                "distributed": {**ctx.describe(), "per_rank_batch": s.cfg.batch_size // ctx.world_size
                                if checkpoint is None else None},
                **({"skipped_metrics": skipped} if (skipped := {**plan.skipped, **ev.skipped}) else {}),
