@@ -158,10 +158,14 @@ def test_ablate_grid_runs_cells_caches_them_and_reports(tree: Path, tmp_path: Pa
     result = CliRunner().invoke(cli, ["report", "--results", str(results), "--out", str(out)])
     assert result.exit_code == 0, (result.output, result.exception)
     md = (out / "tables.md").read_text()
-    section = md[md.index("sean ablation over noise"):].splitlines()
-    header, rows = section[2], [ln for ln in section[3:] if ln.strip()]
-    assert header.split() == ["mIoU↑", "Acc↑", "FID↓", "PSNR↑", "SSIM↑", "RMSE↓"]
-    assert [r.split()[:2] for r in rows] == [c["label"].split() for c in man["cells"]]
+    section = md[md.index("sean ablation over noise"):].split("\n\n")[1].splitlines()  # the pipe table
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+
+    header, rows = cells(section[0]), [cells(ln) for ln in section[2:]]
+    assert header == ["", "mIoU↑", "Acc↑", "FID↓", "PSNR↑", "SSIM↑", "RMSE↓"]
+    assert [r[0] for r in rows] == [c["label"] for c in man["cells"]]
     fid = {c["label"]: records[c["run_id"]]["metrics"]["fid"] for c in man["cells"]}
     for r in rows:  # each row shows its own cell's record
-        assert f"{fid[' '.join(r.split()[:2])]:.2f}" in r
+        assert r[3].startswith(f"{fid[r[0]]:.2f}")

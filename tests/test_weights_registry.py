@@ -200,6 +200,7 @@ def test_weights_ls_inception_says_where_fid_takes_it_from(tmp_path: Path, monke
     import bench.metrics.inception as inc
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))  # no conversion from an earlier test
 
     def row() -> list[str]:
         result = CliRunner().invoke(cli, ["weights", "ls"])
@@ -222,6 +223,7 @@ def test_inception_import_is_sha_checked_and_used_by_fid(tmp_path: Path, monkeyp
     import bench.weights as w
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     converted = inc.resolve_inception_weights().path
     wrapped = tmp_path / "wrapped.pth"
     torch.save({"state_dict": torch.load(converted, weights_only=True)}, wrapped)
