@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from bench.perf import bench_device
 from methods.sean import ACE, SEANGenerator, StyleInput, region_average, set_style_impl
 
 
@@ -109,11 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-style-path", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    device = bench_device(args.device, args.threads)
     impls = [s.strip() for s in args.impls.split(",") if s.strip()]
     torch.manual_seed(0)
     netG = SEANGenerator(args.classes, crop_size=args.size).to(device).train()

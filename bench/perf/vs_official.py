@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
+from bench.perf import bench_device
 
 #: what the official imports are patched with, and why (printed with the results)
 SHIMS = {
@@ -385,11 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config overrides of the gather variant (bf16=true, channels_last=true, compile=true)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    device = bench_device(args.device, args.threads)
     keys = [k.strip() for k in args.cases.split(",") if k.strip()]
     unknown = [k for k in keys if k not in {c.key for c in CASES}]
     if unknown:
