@@ -60,6 +60,9 @@ def cli(verbose: bool) -> None:
     _setup_logging(verbose)
 
 
+#: a training seed: numpy's SeedSequence and torch take 0 .. 2**32 - 1 (bench.api.check_seed for --seeds)
+SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+
 OVERWRITE = click.option(
     "--overwrite", is_flag=True,
     help="Write into a non-empty folder sisbench did not create (same-named files are replaced; nothing is deleted).",
@@ -185,7 +188,7 @@ def data_grp() -> None:
 @click.option("--size", default=64, show_default=True)
 @click.option("--train", "n_train", default=2000, show_default=True)
 @click.option("--val", "n_val", default=200, show_default=True)
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @OVERWRITE
 def data_synth(out: Path, size: int, n_train: int, n_val: int, seed: int, overwrite: bool) -> None:
     """Write the synthetic dataset in the custom layout ({train,val}_{img,label,inst}/)."""
@@ -302,7 +305,7 @@ def data_labels_to_colour(src: Path, dst: Path, palette: str, ignore_colour: str
 @cli.command("train")
 @method_options
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Checkpoint folder (latest.pth).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
@@ -362,7 +365,7 @@ def _optional_dataset(ctx: click.Context, param: click.Parameter, value: str | N
               help="With --labels: folder of <stem>.png instance maps (for configurations that read them).")
 @click.option("--native-size", is_flag=True,
               help="With --labels: keep each map's size instead of the checkpoint's evaluation resize/crop.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @click.option("--samples", default=1, show_default=True, help="Outputs per label map (recorded seeds).")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--split", default="val", show_default=True)
@@ -415,7 +418,7 @@ def generate_cmd(method: str | None, dataset: str | None, data_root: Path | None
 @cli.command("run")
 @method_options
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Load instead of training.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @click.option("--seeds", default=None, metavar="S1,S2,...",
               help="Train once per seed (e.g. 0,1,2), each an ordinary cached run; prints mean ± sd.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
@@ -577,7 +580,7 @@ def weights_import(name: str, path: Path) -> None:
 @click.option("--grid", multiple=True, metavar="FIELD=V1,V2",
               help="A config field and its values; repeat for a cartesian grid.")
 @click.argument("more_grid", nargs=-1, metavar="[FIELD=V1,V2]...")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @click.option("--seeds", default=None, metavar="S1,S2,...",
               help="Train every cell once per seed (e.g. 0,1,2); the report shows mean ± sd over them.")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
@@ -660,7 +663,7 @@ def segmenter_grp() -> None:
 @click.option("--iters", default=None, type=int, help="Optimisation steps (default: the shipped recipe).")
 @click.option("--size", default=None, type=int, help="custom: side (px) the images are resized to (default 256).")
 @click.option("--device", default=None, help="custom: cpu or cuda (default: cuda when available).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@SEED
 @OVERWRITE
 def segmenter_train(dataset: str, data_root: Path | None, overrides: tuple[str, ...], out: Path | None,
                     iters: int | None, size: int | None, device: str | None, seed: int, overwrite: bool) -> None:
